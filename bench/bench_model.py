@@ -1,0 +1,124 @@
+"""Model-step benchmark: forward + backward + AdamW step of the full-size TVTS at the paper configuration.
+
+Measures clips/s and peak memory for fp32 vs bf16 autocast, SDPA vs plain attention, and with/without
+activation checkpointing. Each configuration runs in its own process so peak memory is its own (CUDA: peak
+allocated; CPU: peak resident set size of the process). Prints a Markdown table and writes it to --out.
+
+    python bench/bench_model.py --batch-size 2 --steps 3            # CPU
+    python bench/bench_model.py --batch-size 24 --device cuda       # one GPU, the official per-GPU batch
+"""
+import argparse
+import itertools
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from model import TVTS, TVTSLoss  # noqa: E402
+from model.blocks import Attention  # noqa: E402
+
+FULL_ARGS = {"video_params": {"arch_config": "base_patch16_224", "num_frames": 16},
+             "text_params": {"model": "distilbert-base-uncased", "pretrained": False}}
+
+
+def run_one(args, precision, attention, checkpointing):
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model = TVTS(**FULL_ARGS, attention=attention, grad_checkpointing=checkpointing).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=0)
+    loss_fn = TVTSLoss()
+    b, k, t = args.batch_size, args.n_trans, args.frames
+    n_keep = int(196 * (1 - args.mask_ratio))
+    batch = {"text": {"input_ids": torch.randint(1000, 30000, (k * b, args.seq_len), device=device),
+                      "attention_mask": torch.ones(k * b, args.seq_len, dtype=torch.long, device=device)},
+             "video": torch.randn(b, t, 3, args.res, args.res, device=device),
+             "keep_ind": torch.stack([torch.randperm(196)[:n_keep] for _ in range(b * t // 2)]).reshape(b, t // 2, -1)}
+    dtype = torch.bfloat16 if precision == "bf16" else None
+
+    def step():
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            text, video, logits = model(batch)
+            loss = loss_fn(video.float(), text.float(), logits.float())["total"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(args.warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() / 2**30
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB on Linux
+    elapsed = time.perf_counter() - start
+    return {"clips_per_s": b * args.steps / elapsed, "s_per_step": elapsed / args.steps, "peak_gib": peak}
+
+
+def machine(device):
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name()
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--res", type=int, default=224)
+    p.add_argument("--mask-ratio", type=float, default=0.75)
+    p.add_argument("--n-trans", type=int, default=4)
+    p.add_argument("--seq-len", type=int, default=32, help="tokens per transcript (the official cap is 50)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    p.add_argument("--attention", nargs="+", default=["sdpa", "plain"], choices=["sdpa", "plain"])
+    p.add_argument("--checkpointing", nargs="+", default=["off", "on"], choices=["off", "on"])
+    p.add_argument("--out", default=None, help="Markdown file for the table (default bench/results/model_<device>.md)")
+    p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one configuration and print JSON
+    args = p.parse_args()
+
+    if args.one:
+        precision, attention, ckpt = args.one.split(",")
+        print(json.dumps(run_one(args, precision, attention, ckpt == "on")))
+        return
+
+    header = (f"TVTS model step (forward + backward + AdamW), batch {args.batch_size}, {args.frames} frames at "
+              f"{args.res}px, mask {args.mask_ratio}, K={args.n_trans}, {args.seq_len} tokens per transcript; "
+              f"{machine(args.device)}")
+    rows = ["| precision | attention | checkpointing | clips/s | s/step | peak memory (GiB) |",
+            "|---|---|---|---|---|---|"]
+    print(header, flush=True)
+    passthrough = [a for a in sys.argv[1:]]
+    for precision, attention, ckpt in itertools.product(args.precision, args.attention, args.checkpointing):
+        cmd = [sys.executable, __file__, *passthrough, "--one", f"{precision},{attention},{ckpt}"]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            sys.exit(f"configuration {precision}/{attention}/{ckpt} failed:\n{out.stderr}")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(f"| {precision} | {attention} | {ckpt} | {r['clips_per_s']:.3f} | {r['s_per_step']:.2f} | "
+                    f"{r['peak_gib']:.2f} |")
+        print(rows[-1], flush=True)
+    out_path = args.out or os.path.join(ROOT, "bench", "results", f"model_{args.device.split(':')[0]}.md")
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
+    with open(out_path, "w") as f:
+        f.write(header + "\n\n" + "\n".join(rows) + "\n")
+    print(f"table written to {out_path}")
+
+
+if __name__ == "__main__":
+    main()

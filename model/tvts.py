@@ -1,0 +1,128 @@
+"""TVTS: masked video encoder + transcript encoder + projections + transcript-sort head.
+
+`TVTS(**config["arch"]["args"])`; `model(batch) -> (text_embeddings, video_embeddings, sort_logits)` exactly as the
+official `TVTS.forward`. The `state_dict` keys (`text_model.*`, `video_model.*`, `txt_proj.1.*`, `vid_proj.0.*`,
+`pred_model.*`) are those of the official release.
+"""
+import logging
+
+import torch.nn as nn
+
+from .blocks import ATTENTION_IMPLS
+from .checkpoint import MAE_INFLATIONS, load_mae_weights, load_tvts_checkpoint
+from .sort_transformer import SortTransformer
+from .text_encoder import TEXT_PARAM_KEYS, build_text_model, encode_text
+from .video_transformer import ARCH_PRESETS, VideoTransformer
+
+log = logging.getLogger(__name__)
+
+VIT_OVERRIDE_KEYS = ("img_size", "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "tubelet_size")
+VIDEO_PARAM_KEYS = ("arch_config", "num_frames", "mae_checkpoint", "mae_inflation") + VIT_OVERRIDE_KEYS
+SORT_PARAM_KEYS = ("depth", "num_heads", "mlp_ratio")
+
+
+def _check_keys(params, allowed, name):
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown key(s) in arch.args.{name}: {unknown}; allowed: {list(allowed)}")
+
+
+class TVTS(nn.Module):
+    """Arguments (all from `arch.args`):
+
+    video_params: `arch_config` preset (only `base_patch16_224`), `num_frames` (sizes `temporal_embed`: one slot
+        per 2 frames), optional overrides of the preset (`img_size`, `patch_size`, `embed_dim`, `depth`,
+        `num_heads`, `mlp_ratio`, `tubelet_size`), `mae_checkpoint` (ImageMAE encoder file used when
+        `load_checkpoint` is empty; "" leaves the random init) and `mae_inflation` ("repeat", official, or "mean").
+    text_params: `model` (HF hub name or local directory), `pretrained`, `config` (overrides), `input` (unused).
+    projection: "minimal" (text ReLU+Linear, video Linear) or "" (identity); projection_dim: 256.
+    load_checkpoint: a full TVTS checkpoint (official or ours) loaded strictly after building; MAE is skipped.
+    n_trans: transcripts per clip K, the sort head's class count (official: 4).
+    sort_params: sort transformer `depth` (2), `num_heads` (12), `mlp_ratio` (4).
+    attention: "sdpa" or "plain" (explicit softmax, the official arithmetic); grad_checkpointing: recompute
+        block activations in backward to save memory.
+    """
+
+    def __init__(self, video_params, text_params, projection_dim=256, projection="minimal", load_checkpoint="",
+                 n_trans=4, sort_params=None, attention="sdpa", grad_checkpointing=False):
+        super().__init__()
+        video_params, text_params, sort_params = dict(video_params), dict(text_params), dict(sort_params or {})
+        _check_keys(video_params, VIDEO_PARAM_KEYS, "video_params")
+        _check_keys(text_params, TEXT_PARAM_KEYS, "text_params")
+        _check_keys(sort_params, SORT_PARAM_KEYS, "sort_params")
+        if attention not in ATTENTION_IMPLS:
+            raise ValueError(f"arch.args.attention must be one of {ATTENTION_IMPLS}, got {attention!r}")
+        if video_params.get("mae_inflation", "repeat") not in MAE_INFLATIONS:
+            raise ValueError(f"arch.args.video_params.mae_inflation must be one of {MAE_INFLATIONS}")
+        if projection not in ("minimal", ""):
+            raise ValueError(f"arch.args.projection must be 'minimal' or '', got {projection!r}")
+        if "model" not in text_params:
+            raise ValueError("arch.args.text_params.model is required (a HF model name or directory)")
+        self.n_trans = n_trans
+
+        self.text_model = build_text_model(**text_params)
+        text_dim = self.text_model.config.hidden_size
+
+        arch = video_params.get("arch_config", "base_patch16_224")
+        if arch not in ARCH_PRESETS:
+            raise ValueError(f"arch.args.video_params.arch_config {arch!r} is unknown; known: {list(ARCH_PRESETS)}")
+        vit_args = {**ARCH_PRESETS[arch], **{k: video_params[k] for k in VIT_OVERRIDE_KEYS if k in video_params}}
+        self.video_model = VideoTransformer(num_frames=video_params.get("num_frames", 16), attention=attention,
+                                            grad_checkpointing=grad_checkpointing, **vit_args)
+        video_dim = self.video_model.embed_dim
+        mae = video_params.get("mae_checkpoint", "")
+        if not load_checkpoint:
+            if mae:
+                load_mae_weights(self.video_model, mae, video_params.get("mae_inflation", "repeat"))
+            else:
+                log.info("no mae_checkpoint and no load_checkpoint: the video encoder keeps its random init")
+
+        if projection == "minimal":
+            self.txt_proj = nn.Sequential(nn.ReLU(), nn.Linear(text_dim, projection_dim))
+            self.vid_proj = nn.Sequential(nn.Linear(video_dim, projection_dim))
+        else:
+            self.txt_proj, self.vid_proj = nn.Identity(), nn.Identity()
+
+        if text_dim != video_dim:
+            raise ValueError(f"the sort head attends over text ({text_dim}-d) and video ({video_dim}-d) features "
+                             "together: their widths must match")
+        self.pred_model = SortTransformer(embed_dim=video_dim, num_classes=n_trans, attention=attention,
+                                          grad_checkpointing=grad_checkpointing,
+                                          **{"depth": 2, "num_heads": 12, "mlp_ratio": 4.0, **sort_params})
+        if load_checkpoint:
+            load_tvts_checkpoint(self, load_checkpoint)
+        self.train()  # HF returns its models in eval mode; the official puts the text model in train mode
+
+    def compute_text(self, text):
+        """Tokenizer output for N transcripts -> (features before projection (N, D), projected (N, P))."""
+        features = encode_text(self.text_model, text)
+        return features, self.txt_proj(features)
+
+    def compute_video(self, video, keep_ind=None):
+        """video (B, T, 3, H, W) -> (all output tokens (B, 1 + kept, D), projected CLS (B, P))."""
+        tokens = self.video_model(video, keep_ind)
+        return tokens, self.vid_proj(tokens[:, 0])
+
+    def forward(self, batch):
+        """batch: `text` (tokenizer output for K*B transcripts, transcript-major: all clips' transcript 0, then
+        all clips' transcript 1, ...), `video` (B, T, 3, H, W), `keep_ind` (B, T/2, n_keep) or absent/None.
+
+        Returns text embeddings (B, P) (mean of the K projected transcripts), video embeddings (B, P) and sort
+        logits (B, K, n_trans), or None when K == 1.
+        """
+        video = batch["video"]
+        b = video.shape[0]
+        n_text = batch["text"]["input_ids"].shape[0]
+        if n_text % b:
+            raise ValueError(f"text holds {n_text} transcripts for {b} clips: expected K * {b} (transcript-major)")
+        k = n_text // b
+        if k not in (1, self.n_trans):
+            raise ValueError(f"got K={k} transcripts per clip; this model sorts n_trans={self.n_trans} (or takes 1)")
+        text_features, text_embeddings = self.compute_text(batch["text"])
+        text_embeddings = text_embeddings.reshape(k, b, -1).mean(0)
+        video_tokens, video_embeddings = self.compute_video(video, batch.get("keep_ind"))
+        sort_logits = None
+        if k > 1:
+            sort_text = text_features.reshape(k, b, -1).detach().transpose(0, 1)
+            sort_logits = self.pred_model(sort_text, video_tokens)
+        return text_embeddings, video_embeddings, sort_logits

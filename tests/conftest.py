@@ -1,0 +1,62 @@
+"""Tiny TVTS configurations and synthetic batches shared by the tests."""
+import copy
+import os
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from model import TVTS  # noqa: E402
+
+TINY_ARGS = {
+    "video_params": {"arch_config": "base_patch16_224", "num_frames": 16, "img_size": 32, "patch_size": 8,
+                     "embed_dim": 64, "depth": 2, "num_heads": 4},
+    "text_params": {"model": "distilbert", "pretrained": False,
+                    "config": {"vocab_size": 100, "dim": 64, "n_layers": 2, "n_heads": 4, "hidden_dim": 128,
+                               "max_position_embeddings": 32}},
+    "projection_dim": 32,
+    "n_trans": 4,
+    "sort_params": {"depth": 2, "num_heads": 4},
+}
+
+
+def tiny_args(**overrides):
+    args = copy.deepcopy(TINY_ARGS)
+    args.update(overrides)
+    return args
+
+
+def tiny_model(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return TVTS(**tiny_args(**overrides))
+
+
+def random_keep_ind(b, slots, n_keep, patches, generator=None):
+    """Per-slot random patch choice, as the data workers draw it (unsorted)."""
+    return torch.stack([torch.stack([torch.randperm(patches, generator=generator)[:n_keep] for _ in range(slots)])
+                        for _ in range(b)])
+
+
+def make_batch(b=2, k=4, frames=16, res=32, patches=16, n_keep=4, seq=7, vocab=100, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, vocab, (k * b, seq), generator=g)
+    mask = torch.ones_like(ids)
+    mask[::3, seq - 2:] = 0  # some padded transcripts
+    return {
+        "text": {"input_ids": ids, "attention_mask": mask},
+        "video": torch.randn(b, frames, 3, res, res, generator=g),
+        "keep_ind": random_keep_ind(b, 8, n_keep, patches, g),
+    }
+
+
+@pytest.fixture
+def model():
+    return tiny_model()
+
+
+@pytest.fixture
+def batch():
+    return make_batch()

@@ -1,0 +1,1 @@
+"""The distributed training loop and what only training needs. Not built yet."""

@@ -1,1 +1,2 @@
-"""From files on disk to training batches (readers, sampling, transforms, masking, collate). Not built yet."""
+"""From files on disk to training batches: readers, transcript alignment, sampling, transforms, masking,
+datasets (YT-Temporal, WebVid, CC3M), collate with tokenisation, loaders, and the synthetic corpus."""

@@ -1,0 +1,81 @@
+"""DataLoaders from the config's `data_loader` entries, and the per-step alternation of stage 2.
+
+An entry is the official `{"type": "MultiDistTextVideoDataLoader", "args": {...}}`. Its `args` hold the dataset
+name, `batch_size` and `num_workers` for the loader, and everything else for the dataset (`video_params` is
+flattened into it, so `num_frames`, `input_res`, `mask_ratio`, `loading` keep their names). Official keys that
+never did anything (`shuffle`, `cut`, `text_params`, ...) are accepted and ignored.
+"""
+import inspect
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from .cc3m import ConceptualCaptions3M
+from .collate import TextVideoCollator
+from .webvid import WebVid
+from .yttemporal import YTTemporal
+
+DATASETS = {"YTTemporal": YTTemporal, "WebVid": WebVid, "ConceptualCaptions3M": ConceptualCaptions3M}
+IGNORED_OFFICIAL_KEYS = ("shuffle", "cut", "text_params", "metadata_dir", "tsfm_params", "sliding_window_stride")
+
+
+def build_dataset(args, split=None, seed=0):
+    """The dataset of one `data_loader[i].args` dict; `split` overrides the configured split (validation)."""
+    args = {k: v for k, v in args.items() if k not in IGNORED_OFFICIAL_KEYS + ("batch_size", "num_workers")}
+    name = args.pop("dataset_name", None)
+    if name not in DATASETS:
+        raise ValueError(f"data_loader dataset_name {name!r} is unknown; known: {sorted(DATASETS)}")
+    kwargs = {**args, **args.pop("video_params", {}), "seed": seed}
+    kwargs.pop("video_params", None)
+    if split is not None:
+        kwargs["split"] = split
+    accepted = inspect.signature(DATASETS[name]).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(f"data_loader args for {name}: unknown key(s) {unknown}; accepted: {sorted(accepted)}")
+    return DATASETS[name](**kwargs)
+
+
+def build_dataloader(args, tokenizer, rank=0, world_size=1, split=None, seed=0, max_length=50):
+    """A DataLoader over this rank's share: DistributedSampler (shuffled, seed `seed`, drop_last as the official
+    so every rank gets the same number of samples), tokenisation in the workers' collate."""
+    dataset = build_dataset(args, split=split, seed=seed)
+    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
+                                 drop_last=True)
+    num_workers = args.get("num_workers", 0)
+    return DataLoader(dataset, batch_size=args["batch_size"], sampler=sampler, num_workers=num_workers,
+                      collate_fn=TextVideoCollator(tokenizer, max_length), pin_memory=torch.cuda.is_available(),
+                      persistent_workers=False)
+
+
+def set_epoch(loader, epoch):
+    """New shuffles and new random draws (windows, frames, crops, masks) for `epoch`."""
+    loader.sampler.set_epoch(epoch)
+    loader.dataset.set_epoch(epoch)
+
+
+class AlternatingLoader:
+    """Stage 2's loop over several datasets: each iteration yields one batch of every loader, in config order,
+    as `(loader_index, batch)`. An epoch lasts as many iterations as the longest loader; shorter loaders start
+    over (with the same sampler epoch) when they run out, as the official trainer does."""
+
+    def __init__(self, loaders):
+        self.loaders = list(loaders)
+
+    def set_epoch(self, epoch):
+        for loader in self.loaders:
+            set_epoch(loader, epoch)
+
+    def __len__(self):
+        return max(len(loader) for loader in self.loaders)
+
+    def __iter__(self):
+        iterators = [iter(loader) for loader in self.loaders]
+        for _ in range(len(self)):
+            for i, loader in enumerate(self.loaders):
+                try:
+                    batch = next(iterators[i])
+                except StopIteration:
+                    iterators[i] = iter(loader)
+                    batch = next(iterators[i])
+                yield i, batch

@@ -1,0 +1,165 @@
+"""Video readers behind one interface: `with get_reader(name).open(path) as video: video.read(indices)`.
+
+An open video exposes `num_frames` and `fps`; `read(indices)` returns uint8 RGB frames (N, H, W, 3) for the
+requested indices in the requested order. Any failure (missing, empty, truncated or undecodable file, an index
+past the end) raises `VideoReadError` naming the file: nothing is padded or skipped silently. All readers return
+identical frames for the same indices on H.264 mp4 files. Open videos inside the data worker that reads them.
+"""
+import os
+
+import numpy as np
+
+
+class VideoReadError(RuntimeError):
+    """A video cannot be opened or the requested frames cannot be decoded."""
+
+
+def _check_file(path):
+    if not os.path.isfile(path):
+        raise VideoReadError(f"video not found: {path}")
+    if os.path.getsize(path) == 0:
+        raise VideoReadError(f"video is an empty file: {path}")
+
+
+class _OpenVideo:
+    """Common part of an open video: context management and index checks."""
+
+    path, num_frames, fps = "", 0, 0.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        pass
+
+    def _check(self, indices):
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.ndim != 1 or not indices.size:
+            raise ValueError(f"{self.path}: frame indices must be a non-empty 1-D sequence, got shape {indices.shape}")
+        if indices.min() < 0 or indices.max() >= self.num_frames:
+            raise VideoReadError(f"{self.path}: frame indices {indices.min()}..{indices.max()} outside the "
+                                 f"{self.num_frames} frames of the video")
+        return indices
+
+
+class _DecordVideo(_OpenVideo):
+    def __init__(self, path):
+        import decord
+        _check_file(path)
+        self.path = path
+        try:
+            self._vr = decord.VideoReader(path, num_threads=1)
+        except Exception as e:  # decord raises its own DECORDError
+            raise VideoReadError(f"cannot open video {path}: {e}") from e
+        self.num_frames, self.fps = len(self._vr), float(self._vr.get_avg_fps())
+
+    def read(self, indices):
+        indices = self._check(indices)
+        try:
+            return self._vr.get_batch(indices.tolist()).asnumpy()
+        except Exception as e:
+            raise VideoReadError(f"cannot decode frames of {self.path}: {e}") from e
+
+
+class _PyAVVideo(_OpenVideo):
+    """Seeks to the keyframe before the first wanted frame, then decodes forward and places frames by their
+    timestamps: correct on AVI files where decord's random access is not."""
+
+    def __init__(self, path):
+        import av
+        _check_file(path)
+        self.path = path
+        try:
+            self._container = av.open(path)
+        except Exception as e:  # av.error.InvalidDataError and friends
+            raise VideoReadError(f"cannot open video {path}: {e}") from e
+        if not self._container.streams.video:
+            self.close()
+            raise VideoReadError(f"no video stream in {path}")
+        stream = self._stream = self._container.streams.video[0]
+        self.fps = float(stream.average_rate or stream.guessed_rate or 0)
+        n = stream.frames
+        if not n and stream.duration and self.fps:
+            n = int(round(float(stream.duration * stream.time_base) * self.fps))
+        if not n:  # no frame count in the header: count by decoding
+            n = sum(1 for _ in self._container.decode(stream))
+            self._container.seek(0)
+        self.num_frames = int(n)
+        self._start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+    def close(self):
+        self._container.close()
+
+    def read(self, indices):
+        indices = self._check(indices)
+        wanted, first, last = set(indices.tolist()), int(indices.min()), int(indices.max())
+        stream, frames, position = self._stream, {}, None
+        try:
+            self._container.seek(int((self._start + first / self.fps) / stream.time_base), stream=stream,
+                                 backward=True)
+            for frame in self._container.decode(stream):
+                if frame.pts is not None:
+                    position = int(round((float(frame.pts * stream.time_base) - self._start) * self.fps))
+                else:
+                    position = 0 if position is None else position + 1
+                if position in wanted:
+                    frames[position] = frame.to_ndarray(format="rgb24")
+                if position >= last:
+                    break
+        except Exception as e:  # av.error.*
+            raise VideoReadError(f"cannot decode frames of {self.path}: {e}") from e
+        missing = sorted(wanted - frames.keys())
+        if missing:
+            raise VideoReadError(f"{self.path}: frames {missing[:5]}{' ...' if len(missing) > 5 else ''} could not "
+                                 "be decoded (truncated or damaged file)")
+        return np.stack([frames[i] for i in indices.tolist()])
+
+
+class _OpenCVVideo(_OpenVideo):
+    """Seeks with CAP_PROP_POS_FRAMES for every frame, as the official loader does."""
+
+    def __init__(self, path):
+        import cv2
+        _check_file(path)
+        self.path, self._cv2 = path, cv2
+        self._cap = cv2.VideoCapture(path)
+        if not self._cap.isOpened():
+            raise VideoReadError(f"cannot open video {path}")
+        self.num_frames = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS))
+
+    def close(self):
+        self._cap.release()
+
+    def read(self, indices):
+        cv2, out = self._cv2, []
+        for i in self._check(indices).tolist():
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+            ok, frame = self._cap.read()
+            if not ok:
+                raise VideoReadError(f"{self.path}: frame {i} could not be decoded (truncated or damaged file)")
+            out.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        return np.stack(out)
+
+
+class VideoReader:
+    """A named reader; `open(path)` returns an open video (a context manager)."""
+
+    def __init__(self, name, video_cls):
+        self.name, self._video_cls = name, video_cls
+
+    def open(self, path):
+        return self._video_cls(str(path))
+
+
+READERS = {"decord": _DecordVideo, "pyav": _PyAVVideo, "cv2": _OpenCVVideo}
+
+
+def get_reader(name):
+    """The reader registered under `name` (the config key `reader`): decord, pyav or cv2."""
+    if name not in READERS:
+        raise ValueError(f"unknown video reader {name!r}; choose one of {sorted(READERS)}")
+    return VideoReader(name, READERS[name])

@@ -1,0 +1,78 @@
+"""The official sampling rules: K consecutive transcript windows, frames over their span, kept patches per slot.
+
+Every function takes a `numpy.random.Generator`, so a sample is reproducible from its seed (the official code drew
+from the unseeded global `random`/`np.random` state in each worker).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class SamplingError(ValueError):
+    """The video is too short (or the span too small) for the requested windows or frames."""
+
+
+@dataclass
+class Windows:
+    starts: np.ndarray  # (K,) seconds
+    ends: np.ndarray  # (K,) seconds
+
+    @property
+    def span(self):
+        return float(self.starts[0]), float(self.ends[-1])
+
+
+def sample_transcript_windows(video_len, rng, n_trans=4, lengths=(3, 4, 5), gap=1.0):
+    """K windows of l seconds (l drawn from `lengths`) with `gap` seconds between them, at a random start.
+
+    `video_len` is the integer duration the official code uses (`int(info.duration)`). A video shorter than the
+    full span falls back to the official window [0, video_len - 1], shared out evenly; a span too short to hold
+    the gaps is a SamplingError.
+    """
+    length = lengths[rng.integers(len(lengths))]
+    segm_length = n_trans * length + (n_trans - 1) * gap
+    high = int(video_len - segm_length - 1)
+    if high >= 0:
+        start = int(rng.integers(0, high + 1)) + float(rng.random())
+        end = min(video_len - 1, start + segm_length)
+    else:
+        start, end = 0.0, float(video_len - 1)
+    clip_len = (end - start - (n_trans - 1) * gap) / n_trans
+    if clip_len <= 0:
+        raise SamplingError(f"a {video_len}s video cannot hold {n_trans} transcript windows with {gap}s gaps")
+    starts = start + np.arange(n_trans) * (clip_len + gap)
+    return Windows(starts=starts, ends=starts + clip_len)
+
+
+def segment_frame_indices(num_frames, num_available, rng=None, mode="rand"):
+    """One frame from each of `num_frames` equal segments of `range(num_available)` (Frozen-in-Time's rule).
+
+    `rand` picks uniformly in each segment except its last frame (official quirk); `uniform` picks the middle.
+    Fewer available frames than requested is a SamplingError (the official code then produced a black clip).
+    """
+    if num_available < num_frames:
+        raise SamplingError(f"{num_available} frames available, {num_frames} needed")
+    bounds = np.linspace(0, num_available, num_frames + 1).astype(int)
+    lo, hi = bounds[:-1], bounds[1:] - 1
+    if mode == "uniform":
+        return (lo + hi) // 2
+    if mode != "rand":
+        raise ValueError(f"frame sampling mode must be 'rand' or 'uniform', got {mode!r}")
+    if np.any(hi <= lo):
+        raise SamplingError(f"{num_available} frames are too few for {num_frames} segments of two or more frames")
+    return lo + (rng.random(num_frames) * (hi - lo)).astype(int)
+
+
+def span_frame_indices(windows, num_frames, fps, rng):
+    """Absolute frame indices spread over the whole span of the windows, gaps included (official rule)."""
+    first, last = windows.span
+    offsets = segment_frame_indices(num_frames, int((last - first) * fps), rng)
+    return max(int(first * fps), 0) + offsets
+
+
+def sample_keep_indices(n_slots, patches_per_slot, mask_ratio, rng):
+    """(n_slots, n_keep) kept patch indices, drawn independently per tubelet slot and left unsorted (official)."""
+    n_keep = int(patches_per_slot * (1 - mask_ratio))
+    if n_keep < 1:
+        raise ValueError(f"mask_ratio={mask_ratio} keeps no patch of {patches_per_slot}")
+    return np.stack([rng.permutation(patches_per_slot)[:n_keep] for _ in range(n_slots)]).astype(np.int64)

@@ -1,0 +1,85 @@
+"""YT-Temporal (stage 1): K consecutive ASR transcripts and 16 frames over their span, with patch masking.
+
+Reads the official layout unchanged: split files `<meta_dir>/yttemporal_{train,val}.csv` (tab-separated, column
+`Name` such as `subset_87/data/<id>.mp4`; `test` reads the val file), videos at `<data_dir>/videos/<Name>`,
+annotations at `<data_dir>/videos/<subset>/annotations/<id>.json`, whose DTW alignment is cached beside them by
+the preparation command (computed on the fly when the cache is absent).
+"""
+import os
+
+import numpy as np
+
+from .base import FailSafeDataset, SampleError, read_split_file, subsample_table
+from .readers import get_reader
+from .sampling import sample_keep_indices, sample_transcript_windows, span_frame_indices
+from .transcripts import load_transcript
+from .transforms import VideoTransform
+
+FPS_SOURCES = ("official", "stream")
+
+
+def annotation_path(data_dir, name):
+    """`subset_87/data/<id>.mp4` -> `<data_dir>/videos/subset_87/annotations/<id>.json`."""
+    subset = name.split("/", 1)[0]
+    stem = os.path.splitext(os.path.basename(name))[0]
+    return os.path.join(data_dir, "videos", subset, "annotations", stem + ".json")
+
+
+class YTTemporal(FailSafeDataset):
+    """Sample dict: `text` (K strings, in temporal order), `label` (K,) = arange(K), `video` (K * num_frames, 3,
+    input_res, input_res) float32, `keep_ind` (frames / tubelet_size, n_keep) int64, `name`, `index`.
+
+    Arguments keep the official config names: `num_frames` is frames *per transcript* (4, so 16 in all);
+    `transcript_lengths` the choices of l in seconds and `gap` the seconds between windows; `mask_ratio` the
+    share of patches dropped in each tubelet slot (0.75 in train and val, as the official). `fps_source`
+    "official" estimates fps as frame count / int(duration), biased high as the official; "stream" uses the
+    container's frame rate. `min_words` > 0 treats windows with fewer words as failed samples (the official keeps
+    empty transcripts: 0). `subsample` < 1 keeps a seeded share of the split (the official ignored it here).
+    """
+
+    def __init__(self, data_dir, split="train", meta_dir="meta_data", reader="decord", num_frames=4, n_trans=4,
+                 transcript_lengths=(3, 4, 5), gap=1.0, input_res=224, mask_ratio=0.75, patch_size=16,
+                 tubelet_size=2, fps_source="official", min_words=0, subsample=1, loading="lax", seed=0):
+        super().__init__(split, loading, seed)
+        if fps_source not in FPS_SOURCES:
+            raise ValueError(f"fps_source must be one of {FPS_SOURCES}, got {fps_source!r}")
+        if (num_frames * n_trans) % tubelet_size:
+            raise ValueError(f"{num_frames} x {n_trans} frames do not fill tubelets of {tubelet_size}")
+        self.data_dir = data_dir
+        split_file = os.path.join(meta_dir, f"yttemporal_{'train' if split == 'train' else 'val'}.csv")
+        table = subsample_table(read_split_file(split_file, columns=["Name"]), subsample, seed)
+        self._names = [str(n) for n in table["Name"]]
+        self.reader = get_reader(reader)
+        self.n_trans, self.total_frames = n_trans, num_frames * n_trans
+        self.transcript_lengths, self.gap = tuple(transcript_lengths), gap
+        self.transform = VideoTransform(input_res, train=self.train)
+        self.mask_ratio, self.tubelet_size = mask_ratio, tubelet_size
+        self.patches_per_frame = (input_res // patch_size) ** 2
+        self.fps_source, self.min_words = fps_source, min_words
+
+    def _load(self, index, rng):
+        name = self._names[index]
+        transcript, duration = load_transcript(annotation_path(self.data_dir, name))
+        video_len = int(duration)
+        windows = sample_transcript_windows(video_len, rng, self.n_trans, self.transcript_lengths, self.gap)
+        texts = [transcript.text_between(s, e) for s, e in zip(windows.starts, windows.ends)]
+        if self.min_words and min(len(t.split()) for t in texts) < self.min_words:
+            raise SampleError("empty_transcript", f"{name}: a transcript window holds fewer than {self.min_words} "
+                                                  "words")
+        with self.reader.open(os.path.join(self.data_dir, "videos", name)) as video:
+            if self.fps_source == "official":
+                if video_len < 1:
+                    raise SampleError("too_short", f"{name}: duration {duration}s is under one second")
+                fps = video.num_frames / video_len
+            else:
+                fps = video.fps
+            frames = video.read(span_frame_indices(windows, self.total_frames, fps, rng))
+        return {
+            "text": texts,
+            "label": np.arange(self.n_trans, dtype=np.int64),
+            "video": self.transform(frames, rng),
+            "keep_ind": sample_keep_indices(self.total_frames // self.tubelet_size, self.patches_per_frame,
+                                            self.mask_ratio, rng),
+            "name": name,
+            "index": index,
+        }

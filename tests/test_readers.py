@@ -1,0 +1,75 @@
+"""Video readers: identical frames across decord, PyAV and OpenCV, the right frames, and named failures."""
+import numpy as np
+import pytest
+
+from data_loader.readers import VideoReadError, get_reader
+
+from media import frame_index, write_indexed_video
+
+N_FRAMES, FPS = 40, 8
+
+
+@pytest.fixture(scope="module")
+def mp4(tmp_path_factory):
+    return write_indexed_video(tmp_path_factory.mktemp("videos") / "clip.mp4")
+
+
+@pytest.mark.parametrize("name", ["decord", "pyav", "cv2"])
+def test_each_reader_returns_the_requested_frames_in_order(mp4, name):
+    indices = [31, 3, 3, 17, 0, 39, 8]
+    with get_reader(name).open(mp4) as video:
+        assert video.num_frames == N_FRAMES and video.fps == pytest.approx(FPS)
+        frames = video.read(indices)
+    assert frames.shape == (len(indices), 48, 64, 3) and frames.dtype == np.uint8
+    assert [frame_index(f) for f in frames] == indices
+
+
+def test_readers_agree_exactly_on_h264(mp4):
+    indices = np.array([0, 5, 9, 16, 23, 30, 38, 39])
+    results = {}
+    for name in ("decord", "pyav", "cv2"):
+        with get_reader(name).open(mp4) as video:
+            results[name] = video.read(indices)
+    np.testing.assert_array_equal(results["decord"], results["pyav"])
+    np.testing.assert_array_equal(results["decord"], results["cv2"])
+
+
+@pytest.mark.parametrize("name", ["decord", "pyav", "cv2"])
+def test_failures_are_errors_that_name_the_file(tmp_path, mp4, name):
+    reader = get_reader(name)
+    with pytest.raises(VideoReadError, match="not found.*missing.mp4"):
+        reader.open(tmp_path / "missing.mp4")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(VideoReadError, match="empty file.*empty.mp4"):
+        reader.open(tmp_path / "empty.mp4")
+    (tmp_path / "garbage.mp4").write_bytes(b"not a video at all" * 100)
+    with pytest.raises(VideoReadError, match="garbage.mp4"):
+        reader.open(tmp_path / "garbage.mp4").read([0])
+    with reader.open(mp4) as video, pytest.raises(VideoReadError, match="outside the 40 frames"):
+        video.read([0, 40])
+
+
+@pytest.mark.parametrize("name", ["decord", "pyav", "cv2"])
+def test_truncated_file_never_yields_made_up_frames(tmp_path, mp4, name):
+    data = mp4.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    try:
+        with get_reader(name).open(cut) as video:
+            frames = video.read(list(range(0, video.num_frames, 3)))
+    except VideoReadError as e:
+        assert "cut.mp4" in str(e)
+    else:  # a reader that can still decode part of the file must return the true frames
+        assert [frame_index(f) for f in frames] == list(range(0, len(frames) * 3, 3))
+
+
+def test_pyav_is_right_on_mpeg4_avi(tmp_path):
+    avi = write_indexed_video(tmp_path / "clip.avi", codec="mpeg4", container="avi")
+    indices = [33, 2, 20, 7]
+    with get_reader("pyav").open(avi) as video:
+        assert [frame_index(f) for f in video.read(indices)] == indices
+
+
+def test_unknown_reader_is_named():
+    with pytest.raises(ValueError, match="pims"):
+        get_reader("pims")

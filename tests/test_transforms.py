@@ -1,0 +1,62 @@
+"""Frame and image transforms: resize rule, crops shared across frames, normalisation."""
+import numpy as np
+import torch
+from PIL import Image
+
+from data_loader.transforms import IMAGENET_MEAN, IMAGENET_STD, ImageTransform, VideoTransform
+
+
+def frames(t=3, h=64, w=80, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (t, h, w, 3), dtype=np.uint8)
+
+
+def unnormalize(x):
+    return x * torch.tensor(IMAGENET_STD).view(3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+
+
+def test_centre_crop_of_the_resized_short_side_matches_pil_bilinear():
+    clip = frames()
+    out = VideoTransform(32, train=False)(clip, np.random.default_rng(0))
+    assert out.shape == (3, 3, 32, 32) and out.dtype == torch.float32
+    resized = np.asarray(Image.fromarray(clip[1]).resize((int(38 * 80 / 64), 38), Image.BILINEAR))
+    top, left = round((38 - 32) / 2), round((47 - 32) / 2)
+    expected = resized[top:top + 32, left:left + 32].astype(np.float32) / 255
+    got = unnormalize(out[1]).permute(1, 2, 0).numpy()
+    assert np.abs(got - expected).max() <= 1.5 / 255  # PIL and the antialiased tensor resize agree to a level
+
+
+def test_frames_already_at_the_short_side_are_not_resized():
+    clip = frames(h=38, w=50)
+    out = VideoTransform(32, train=False)(clip, np.random.default_rng(0))
+    expected = torch.from_numpy(clip[0, 3:35, 9:41]).permute(2, 0, 1).float() / 255
+    torch.testing.assert_close(unnormalize(out[0]), expected)
+
+
+def test_random_crop_is_shared_by_all_frames_and_seeded():
+    base = frames(t=1)
+    clip = np.concatenate([base, base, base])
+    t = VideoTransform(32, train=True)
+    out = t(clip, np.random.default_rng(5))
+    torch.testing.assert_close(out[0], out[2])
+    torch.testing.assert_close(out, t(clip, np.random.default_rng(5)))
+    crops = {t(clip, np.random.default_rng(s))[0, 0, 0, 0].item() for s in range(20)}
+    assert len(crops) > 1
+
+
+def test_normalisation_uses_imagenet_statistics():
+    clip = np.full((2, 40, 40, 3), 128, np.uint8)
+    out = VideoTransform(32, train=False, resize_ratio=1.25)(clip, np.random.default_rng(0))
+    for c in range(3):
+        torch.testing.assert_close(out[:, c], torch.full((2, 32, 32), (128 / 255 - IMAGENET_MEAN[c]) /
+                                                          IMAGENET_STD[c]))
+
+
+def test_image_transform_train_and_val_shapes_and_determinism():
+    img = frames(t=1, h=120, w=90)[0]
+    val = ImageTransform(32, train=False)
+    torch.testing.assert_close(val(img, np.random.default_rng(0)), val(img, np.random.default_rng(1)))
+    train = ImageTransform(32, train=True)
+    a, b = train(img, np.random.default_rng(0)), train(img, np.random.default_rng(0))
+    assert a.shape == (3, 32, 32)
+    torch.testing.assert_close(a, b)
+    assert not torch.equal(a, train(img, np.random.default_rng(1)))

@@ -23,7 +23,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from model import TVTS, TVTSLoss  # noqa: E402
-from model.blocks import Attention  # noqa: E402
 
 FULL_ARGS = {"video_params": {"arch_config": "base_patch16_224", "num_frames": 16},
              "text_params": {"model": "distilbert-base-uncased", "pretrained": False}}

@@ -1,5 +1,4 @@
 """YT-Temporal, WebVid and CC3M datasets, collate and loaders, on small generated corpora."""
-import json
 import os
 
 import numpy as np

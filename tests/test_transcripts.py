@@ -4,7 +4,6 @@ import math
 import os
 import random
 import string
-import time
 
 import numpy as np
 import pytest

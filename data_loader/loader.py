@@ -36,16 +36,37 @@ def build_dataset(args, split=None, seed=0):
     return DATASETS[name](**kwargs)
 
 
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler whose next pass can start part-way, so a run resumed mid-epoch sees exactly the samples
+    the interrupted run had not yet seen, without loading the skipped ones."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._skip = 0
+
+    def skip_next(self, n_samples):
+        """Leave out the first `n_samples` of the next pass only."""
+        self._skip = n_samples
+
+    def __iter__(self):
+        indices = list(super().__iter__())[self._skip:]
+        self._skip = 0
+        return iter(indices)
+
+
 def build_dataloader(args, tokenizer, rank=0, world_size=1, split=None, seed=0, max_length=50):
-    """A DataLoader over this rank's share: DistributedSampler (shuffled, seed `seed`, drop_last as the official
-    so every rank gets the same number of samples), tokenisation in the workers' collate."""
+    """A DataLoader over this rank's share: shuffled with seed `seed`, drop_last as the official so every rank gets
+    the same number of samples, tokenisation in the workers' collate."""
     dataset = build_dataset(args, split=split, seed=seed)
-    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
-                                 drop_last=True)
+    sampler = ResumableSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
+                               drop_last=True)
     num_workers = args.get("num_workers", 0)
+    # a private generator: starting an epoch must not consume the global torch RNG that dropout draws from,
+    # or a resumed run would see different dropout masks (samples draw from their own seeded generators)
+    generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=args["batch_size"], sampler=sampler, num_workers=num_workers,
                       collate_fn=TextVideoCollator(tokenizer, max_length), pin_memory=torch.cuda.is_available(),
-                      persistent_workers=False)
+                      persistent_workers=False, generator=generator)
 
 
 def set_epoch(loader, epoch):
@@ -70,8 +91,15 @@ class AlternatingLoader:
         return max(len(loader) for loader in self.loaders)
 
     def __iter__(self):
+        return self.iterate()
+
+    def iterate(self, start=0, stop=None):
+        """Iterations `start` to `stop` (default: the epoch's end) of the epoch, skipping the first ones without
+        loading them (resume)."""
+        for loader in self.loaders:
+            loader.sampler.skip_next((start % len(loader)) * loader.batch_size)
         iterators = [iter(loader) for loader in self.loaders]
-        for _ in range(len(self)):
+        for _ in range(start, min(stop or len(self), len(self))):
             for i, loader in enumerate(self.loaders):
                 try:
                     batch = next(iterators[i])

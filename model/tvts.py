@@ -27,6 +27,24 @@ def _check_keys(params, allowed, name):
         raise ValueError(f"unknown key(s) in arch.args.{name}: {unknown}; allowed: {list(allowed)}")
 
 
+def check_arch_args(video_params, text_params, projection="minimal", sort_params=None, attention="sdpa", **_):
+    """Validate `arch.args` without building anything (so a config error stops a run before any work)."""
+    _check_keys(video_params, VIDEO_PARAM_KEYS, "video_params")
+    _check_keys(text_params, TEXT_PARAM_KEYS, "text_params")
+    _check_keys(sort_params or {}, SORT_PARAM_KEYS, "sort_params")
+    if attention not in ATTENTION_IMPLS:
+        raise ValueError(f"arch.args.attention must be one of {ATTENTION_IMPLS}, got {attention!r}")
+    if video_params.get("mae_inflation", "repeat") not in MAE_INFLATIONS:
+        raise ValueError(f"arch.args.video_params.mae_inflation must be one of {MAE_INFLATIONS}")
+    if video_params.get("arch_config", "base_patch16_224") not in ARCH_PRESETS:
+        raise ValueError(f"arch.args.video_params.arch_config {video_params['arch_config']!r} is unknown; known: "
+                         f"{list(ARCH_PRESETS)}")
+    if projection not in ("minimal", ""):
+        raise ValueError(f"arch.args.projection must be 'minimal' or '', got {projection!r}")
+    if "model" not in text_params:
+        raise ValueError("arch.args.text_params.model is required (a HF model name or directory)")
+
+
 class TVTS(nn.Module):
     """Arguments (all from `arch.args`):
 
@@ -47,25 +65,14 @@ class TVTS(nn.Module):
                  n_trans=4, sort_params=None, attention="sdpa", grad_checkpointing=False):
         super().__init__()
         video_params, text_params, sort_params = dict(video_params), dict(text_params), dict(sort_params or {})
-        _check_keys(video_params, VIDEO_PARAM_KEYS, "video_params")
-        _check_keys(text_params, TEXT_PARAM_KEYS, "text_params")
-        _check_keys(sort_params, SORT_PARAM_KEYS, "sort_params")
-        if attention not in ATTENTION_IMPLS:
-            raise ValueError(f"arch.args.attention must be one of {ATTENTION_IMPLS}, got {attention!r}")
-        if video_params.get("mae_inflation", "repeat") not in MAE_INFLATIONS:
-            raise ValueError(f"arch.args.video_params.mae_inflation must be one of {MAE_INFLATIONS}")
-        if projection not in ("minimal", ""):
-            raise ValueError(f"arch.args.projection must be 'minimal' or '', got {projection!r}")
-        if "model" not in text_params:
-            raise ValueError("arch.args.text_params.model is required (a HF model name or directory)")
+        check_arch_args(video_params=video_params, text_params=text_params, projection=projection,
+                        sort_params=sort_params, attention=attention)
         self.n_trans = n_trans
 
         self.text_model = build_text_model(**text_params)
         text_dim = self.text_model.config.hidden_size
 
         arch = video_params.get("arch_config", "base_patch16_224")
-        if arch not in ARCH_PRESETS:
-            raise ValueError(f"arch.args.video_params.arch_config {arch!r} is unknown; known: {list(ARCH_PRESETS)}")
         vit_args = {**ARCH_PRESETS[arch], **{k: video_params[k] for k in VIT_OVERRIDE_KEYS if k in video_params}}
         self.video_model = VideoTransformer(num_frames=video_params.get("num_frames", 16), attention=attention,
                                             grad_checkpointing=grad_checkpointing, **vit_args)

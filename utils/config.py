@@ -34,3 +34,38 @@ def apply_overrides(config, overrides):
             else:
                 node = node[key]
     return config
+
+
+class ConfigError(ValueError):
+    """A config value is unknown, of the wrong type, or points at a missing file."""
+
+
+def fill_defaults(config, defaults, source, path=""):
+    """Return `config` completed with `defaults`, checking every key against them: unknown keys and values of
+    the wrong type are ConfigErrors naming the key and `source`. A default of None accepts anything; a dict
+    default is checked recursively; ints are accepted where floats are expected."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"{source}: {path or 'the config'} must be an object, got {type(config).__name__}")
+    unknown = sorted(set(config) - set(defaults))
+    if unknown:
+        names = ", ".join(f"{path}{k}" for k in unknown)
+        raise ConfigError(f"{source}: unknown key(s) {names}; allowed here: {sorted(defaults)}")
+    out = {}
+    for key, default in defaults.items():
+        value = config.get(key, default)
+        where = f"{path}{key}"
+        if isinstance(default, dict) and default:
+            out[key] = fill_defaults(value, default, source, where + ".")
+            continue
+        if default is not None and not _same_type(value, default):
+            raise ConfigError(f"{source}: {where} must be {type(default).__name__}, got {value!r}")
+        out[key] = value
+    return out
+
+
+def _same_type(value, default):
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))

@@ -1,0 +1,80 @@
+"""Evaluate a TVTS checkpoint (ours or an official release file) on the validation split of a config:
+text-video retrieval and transcript-sort accuracy, printed as a table and written as JSON.
+
+    python test.py -r results/TVTS/yttemporal/<run>/checkpoint-epoch20.pth
+    python test.py -r TVTS_yt_pt.pth -c configs/dist-yt-pt.json --out yt_val.json
+"""
+import argparse
+import json
+import logging
+import os
+import sys
+
+import torch
+
+from data_loader.collate import load_tokenizer
+from model import TVTS, load_tvts_checkpoint
+from trainer.config import DEFAULTS, validate_config
+from trainer.distributed import cleanup, init_distributed
+from trainer.evaluation import evaluate, format_results
+from trainer.trainer import AUTOCAST_DTYPES, build_loaders, tokenizer_name
+from utils.config import ConfigError, apply_overrides, fill_defaults, load_config
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-r", "--resume", "--checkpoint", dest="checkpoint", required=True, help="checkpoint to evaluate")
+    p.add_argument("-c", "--config", help="config (default: the one stored in our checkpoints)")
+    p.add_argument("--out", help="JSON file for the metrics (default: <checkpoint>.val.json)")
+    p.add_argument("--device")
+    p.add_argument("overrides", nargs="*", help="dotted overrides such as data_loader.0.args.batch_size=8")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    try:
+        if args.config:
+            config, source = load_config(args.config), args.config
+        else:
+            from trainer.checkpointing import load_training_checkpoint
+            config, source = load_training_checkpoint(args.checkpoint).get("config"), args.checkpoint
+            if not isinstance(config, dict):
+                raise ConfigError(f"{args.checkpoint} holds no JSON config (an official file?): pass -c config.json")
+        config = fill_defaults(config, DEFAULTS, source)
+        apply_overrides(config, args.overrides)
+        arch = config["arch"]["args"]
+        # the checkpoint provides every weight: build the architecture only, load nothing else
+        arch["load_checkpoint"] = ""
+        arch["video_params"] = {**arch["video_params"], "mae_checkpoint": ""}
+        arch["text_params"] = {**arch["text_params"], "pretrained": False}
+        cfg = validate_config(config, source)
+    except (ConfigError, KeyError, FileNotFoundError, ValueError) as e:
+        sys.exit(f"config error: {e}")
+
+    env = init_distributed(args.device or cfg["trainer"]["device"] or None)
+    try:
+        model = TVTS(**cfg["arch"]["args"])
+        load_tvts_checkpoint(model, args.checkpoint)
+        model.to(env.device)
+        tokenizer = load_tokenizer(tokenizer_name(cfg), vocab_size=model.text_model.config.vocab_size)
+        loaders = build_loaders(cfg, tokenizer, env, split="val")
+        names = [e["args"]["dataset_name"] for e in cfg["data_loader"]]
+        with torch.inference_mode():
+            results = evaluate(model, loaders, names, env.device, AUTOCAST_DTYPES[cfg["trainer"]["precision"]])
+    finally:
+        cleanup()
+    if env.is_main:
+        for line in format_results("-", results):
+            print(line)
+        keys = ["t2v_R1", "t2v_R5", "t2v_R10", "t2v_MedR", "v2t_R1", "v2t_R5", "v2t_R10", "v2t_MedR", "sort_acc",
+                "sort_order_acc"]
+        print("\n| dataset | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys))
+        for name, m in results.items():
+            print(f"| {name} | " + " | ".join(f"{m[k]:.1f}" if k in m else "-" for k in keys) + " |")
+        out = args.out or os.path.splitext(args.checkpoint)[0] + ".val.json"
+        with open(out, "w") as f:
+            json.dump({"checkpoint": args.checkpoint, "results": results}, f, indent=2)
+        print(f"metrics written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Optimiser and learning-rate schedule.
+
+The official code uses Hugging Face's `transformers.AdamW` (removed from recent transformers). Its update differs
+from `torch.optim.AdamW`: eps is added to the *uncorrected* sqrt(v) and the bias correction goes into the step
+size, and weight decay is applied after the Adam step. `HFAdamW` is that rule, written from its definition.
+"""
+import math
+
+import torch
+
+
+class HFAdamW(torch.optim.Optimizer):
+    """p <- p - lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps), then p <- p - lr * wd * p.
+
+    Defaults are Hugging Face's (eps 1e-6, correct_bias True). State keys match torch's Adam (`step`,
+    `exp_avg`, `exp_avg_sq`), as the official checkpoints have them.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, correct_bias=True):
+        if lr < 0 or eps < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"invalid AdamW hyper-parameters lr={lr} betas={betas} eps={eps}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      correct_bias=correct_bias))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                step_size = group["lr"]
+                if group["correct_bias"]:
+                    step_size *= math.sqrt(1 - beta2 ** state["step"]) / (1 - beta1 ** state["step"])
+                p.addcdiv_(m, v.sqrt().add_(group["eps"]), value=-step_size)
+                if group["weight_decay"] > 0:
+                    p.add_(p, alpha=-group["lr"] * group["weight_decay"])
+        return loss
+
+
+OPTIMIZERS = {"AdamW": HFAdamW, "torch.AdamW": torch.optim.AdamW}
+
+
+def build_optimizer(model, type="AdamW", args=None):
+    """One parameter group with every trainable parameter, as the official (weight decay 0 makes exclusions moot).
+    `AdamW` is the official Hugging Face rule; `torch.AdamW` is PyTorch's."""
+    if type not in OPTIMIZERS:
+        raise ValueError(f"optimizer.type {type!r} is unknown; known: {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[type]([p for p in model.parameters() if p.requires_grad], **(args or {}))
+
+
+class LRSchedule:
+    """The learning rate for each optimiser step: `base_lr * warmup * decay`.
+
+    decay "step" (official): x `gamma` for every milestone epoch already completed (the official applied it at
+    the end of each epoch, so epochs 13-16 run at 0.1x with milestones [12, 16]); "cosine": half-cosine from
+    base_lr to `min_lr` over the whole run. warmup: linear from 0 over `warmup_steps` steps (official: none).
+    """
+
+    def __init__(self, base_lr, steps_per_epoch, epochs, decay="step", milestones=(12, 16), gamma=0.1,
+                 warmup_steps=0, min_lr=0.0):
+        if decay not in ("step", "cosine"):
+            raise ValueError(f"lr decay must be 'step' or 'cosine', got {decay!r}")
+        self.base_lr, self.steps_per_epoch, self.epochs = base_lr, steps_per_epoch, epochs
+        self.decay, self.milestones, self.gamma = decay, tuple(milestones), gamma
+        self.warmup_steps, self.min_lr = warmup_steps, min_lr
+
+    def lr(self, step):
+        """`step` counts optimiser steps from 0 over the whole run."""
+        epoch = step // max(self.steps_per_epoch, 1)  # completed epochs
+        if self.decay == "step":
+            lr = self.base_lr * self.gamma ** sum(epoch >= m for m in self.milestones)
+        else:
+            total = max(self.steps_per_epoch * self.epochs, 1)
+            lr = self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * min(step / total, 1.0)))
+        if self.warmup_steps and step < self.warmup_steps:
+            lr *= (step + 1) / self.warmup_steps
+        return lr
+
+    def apply(self, optimizer, step):
+        lr = self.lr(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        return lr

@@ -1,0 +1,245 @@
+"""The pretraining loop: DDP, mixed precision, schedule, accumulation, validation, checkpoints and resume.
+
+One iteration takes one batch from every training loader in config order and makes one optimiser step per
+batch (stage 2 alternates CC3M and WebVid like this, as the official trainer). The contrastive loss is computed on
+the embeddings gathered from every rank (`trainer.gather` says how its gradient flows back).
+"""
+import contextlib
+import json
+import logging
+import os
+import time
+from collections import Counter
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from data_loader.collate import load_tokenizer
+from data_loader.loader import AlternatingLoader, build_dataloader
+from model import TVTS, TVTSLoss
+
+from .checkpointing import load_training_checkpoint, save_checkpoint, set_rng_state
+from .distributed import gather_with_grad
+from .evaluation import evaluate, format_results
+from .optim import LRSchedule, build_optimizer
+
+log = logging.getLogger(__name__)
+
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def build_loaders(cfg, tokenizer, env, split=None):
+    return [build_dataloader(entry["args"], tokenizer, rank=env.rank, world_size=env.world_size, split=split,
+                             seed=cfg["seed"], max_length=cfg["tokenizer"]["max_length"])
+            for entry in cfg["data_loader"]]
+
+
+def tokenizer_name(cfg):
+    return cfg["tokenizer"]["name"] or cfg["arch"]["args"]["text_params"]["model"]
+
+
+class Trainer:
+    """Build everything from a validated config (see trainer.config) and run `fit()`.
+
+    `run_dir` receives config.json, checkpoints, metrics.jsonl, train.log and tensorboard events (rank 0 only).
+    `resume` is a checkpoint written by this trainer: training continues from its epoch and iteration.
+    """
+
+    def __init__(self, cfg, env, run_dir, resume=None):
+        self.cfg, self.env, self.run_dir = cfg, env, run_dir
+        t = self.t = cfg["trainer"]
+        torch.manual_seed(cfg["seed"])  # identical initial weights on every rank
+        self.model = TVTS(**cfg["arch"]["args"]).to(env.device)
+        self.tokenizer = load_tokenizer(tokenizer_name(cfg), vocab_size=self.model.text_model.config.vocab_size)
+        self.train_loader = AlternatingLoader(build_loaders(cfg, self.tokenizer, env))
+        self.val_loaders = build_loaders(cfg, self.tokenizer, env, split="val")
+        self.dataset_names = [e["args"]["dataset_name"] for e in cfg["data_loader"]]
+        self.optimizer = build_optimizer(self.model, cfg["optimizer"]["type"], cfg["optimizer"]["args"])
+        self.loss_fn = TVTSLoss(**(cfg["loss"]["args"] or {}))
+        self.autocast_dtype = AUTOCAST_DTYPES[t["precision"]]
+        self.scaler = torch.amp.GradScaler(env.device.type) if t["precision"] == "fp16" else None
+        steps_per_epoch = self._steps_per_epoch() * len(self.dataset_names) // t["accum_steps"]
+        self.schedule = LRSchedule(self.optimizer.param_groups[0]["lr"], steps_per_epoch, t["epochs"],
+                                   **cfg["lr_scheduler"])
+
+        self.epoch, self.epoch_step, self.step = 1, 0, 0  # next epoch (1-based), its next iteration, optimiser steps
+        self.best = None
+        if resume:
+            self._resume(resume)
+        self.net = self.model
+        if env.distributed:
+            stage2 = any(name != "YTTemporal" for name in self.dataset_names)  # sort head unused on captions
+            self.net = DistributedDataParallel(self.model, device_ids=[env.device.index] if env.device.type == "cuda"
+                                               else None, find_unused_parameters=stage2)
+        if t["compile"]:
+            self.net = torch.compile(self.net)
+        self.skipped = Counter()
+        self.writer = None
+        if env.is_main and t["tensorboard"]:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(os.path.join(run_dir, "tensorboard"))
+
+    def _steps_per_epoch(self):
+        n = len(self.train_loader)
+        return min(n, self.t["max_steps_per_epoch"]) if self.t["max_steps_per_epoch"] else n
+
+    def _resume(self, path):
+        ckpt = load_training_checkpoint(path)
+        self.model.load_state_dict(ckpt["state_dict"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scaler is not None and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.epoch, self.epoch_step, self.step = ckpt["epoch"], ckpt["epoch_step"], ckpt["step"]
+        if self.epoch_step == 0:  # saved at the end of an epoch: continue with the next one
+            self.epoch += 1
+        self.best = ckpt.get("monitor_best")
+        set_rng_state(ckpt["rng"])
+        log.info("resumed from %s: epoch %d, iteration %d, optimiser step %d", path, self.epoch, self.epoch_step,
+                 self.step)
+
+    # ---------------------------------------------------------------------------------------------- training
+    def fit(self):
+        t = self.t
+        if t["init_val"] and self.step == 0 and self.epoch_step == 0:
+            self.validate(0)
+        while self.epoch <= t["epochs"]:
+            self.train_epoch(self.epoch)
+            finished = self.epoch
+            self.epoch, self.epoch_step = self.epoch + 1, 0
+            metrics = self.validate(finished) if finished % t["val_every"] == 0 or finished == t["epochs"] else None
+            if self.env.is_main:
+                self._save_epoch(finished, metrics)
+        if self.writer:
+            self.writer.close()
+
+    def _forward_loss(self, batch):
+        device = self.env.device
+        batch = {"text": {k: v.to(device, non_blocking=True) for k, v in batch["text"].items()},
+                 "video": batch["video"].to(device, non_blocking=True), "keep_ind": batch["keep_ind"],
+                 "label": batch["label"].to(device, non_blocking=True)}
+        with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            text, video, logits = self.net(batch)
+        mode = self.t["gather"]
+        return self.loss_fn(gather_with_grad(video.float(), mode), gather_with_grad(text.float(), mode),
+                            None if logits is None else logits.float(), batch["label"])
+
+    def train_epoch(self, epoch):
+        t, env = self.t, self.env
+        self.train_loader.set_epoch(epoch)
+        self.model.train()
+        n_steps, start = self._steps_per_epoch(), self.epoch_step
+        progress = None
+        if env.is_main:
+            from tqdm import tqdm
+            progress = tqdm(total=n_steps, initial=start, desc=f"epoch {epoch}/{t['epochs']}", unit="it",
+                            dynamic_ncols=True)
+        sums, n_logged, wait, tic = Counter(), 0, 0.0, time.perf_counter()
+        last = tic
+        for it, (i, batch) in enumerate(self.train_loader.iterate(start, n_steps), start=0):
+            iteration = start + it // len(self.dataset_names)
+            now = time.perf_counter()
+            wait += now - last
+            self.skipped.update(r["reason"] for r in batch["skipped"])
+            if "video" not in batch:
+                raise RuntimeError(f"a training batch of {self.dataset_names[i]} came back empty")
+            micro = self.step_micro(batch)
+            for k, v in micro.items():
+                sums[f"{self.dataset_names[i]}/{k}"] += v
+            n_logged += 1
+            last = time.perf_counter()
+            if i == len(self.dataset_names) - 1:  # one iteration done: every loader had its step
+                self.epoch_step = iteration + 1
+                if progress is not None:
+                    progress.update(1)
+                if self.epoch_step % t["log_every"] == 0 or self.epoch_step == n_steps:
+                    self._log_train(sums, n_logged, wait, last - tic, progress, batch["video"].shape[0])
+                    sums, n_logged, wait, tic = Counter(), 0, 0.0, time.perf_counter()
+                    last = tic
+                if t["save_every_steps"] and self.epoch_step % t["save_every_steps"] == 0 and env.is_main:
+                    self._save("checkpoint-latest.pth", epoch)
+        if progress is not None:
+            progress.close()
+
+    def step_micro(self, batch):
+        """Forward and backward of one batch; an optimiser step every `accum_steps` batches."""
+        t = self.t
+        accum = t["accum_steps"]
+        self._micro = getattr(self, "_micro", 0) + 1
+        boundary = self._micro % accum == 0
+        sync = boundary or not self.env.distributed
+        with (self.net.no_sync() if not sync else contextlib.nullcontext()):
+            losses = self._forward_loss(batch)
+            loss = losses["total"] / accum
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+            else:
+                loss.backward()
+        if boundary:
+            lr = self.schedule.apply(self.optimizer, self.step)
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
+            if t["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            self._lr = lr
+        return {k: v.item() for k, v in losses.items()}
+
+    def _log_train(self, sums, n, wait, elapsed, progress, batch_size):
+        per_dataset = len(self.dataset_names)
+        means = {k: v / max(n // per_dataset, 1) for k, v in sums.items()}
+        clips = batch_size * n * self.env.world_size
+        stats = {"clips_per_s": clips / max(elapsed, 1e-9), "data_wait": wait / max(elapsed, 1e-9),
+                 "lr": getattr(self, "_lr", self.schedule.lr(self.step))}
+        if progress is not None:
+            shown = {k.split("/")[-1] if per_dataset == 1 else k: f"{v:.3f}" for k, v in means.items()}
+            progress.set_postfix(**shown, **{"clips/s": f"{stats['clips_per_s']:.1f}",
+                                            "wait": f"{100 * stats['data_wait']:.0f}%"})
+        if self.writer:
+            for k, v in {**{f"train/{k}": v for k, v in means.items()}, **{f"speed/{k}": v for k, v in stats.items()},
+                         **{f"data/skipped_{k}": v for k, v in self.skipped.items()}}.items():
+                self.writer.add_scalar(k, v, self.step)
+
+    # -------------------------------------------------------------------------------------------- validation
+    def validate(self, epoch):
+        results = evaluate(self.model, self.val_loaders, self.dataset_names, self.env.device, self.autocast_dtype)
+        if self.env.is_main:
+            self._report_validation(epoch, results)
+        return results
+
+    def _report_validation(self, epoch, results):
+        for line in format_results(epoch, results):
+            log.info(line)
+        if self.writer:
+            for name, m in results.items():
+                for k, v in m.items():
+                    self.writer.add_scalar(f"val_{name}/{k}", v, self.step)
+        with open(os.path.join(self.run_dir, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps({"epoch": epoch, "step": self.step, "time": time.time(), **{
+                f"{name}/{k}": v for name, m in results.items() for k, v in m.items()},
+                **{f"train_skipped/{k}": v for k, v in self.skipped.items()}}) + "\n")
+
+    # ------------------------------------------------------------------------------------------- checkpoints
+    def _save(self, filename, epoch):
+        path = os.path.join(self.run_dir, filename)
+        save_checkpoint(path, self.model, self.optimizer, self.scaler, epoch, self.step, self.epoch_step, self.cfg,
+                        self.best)
+        return path
+
+    def _save_epoch(self, epoch, metrics):
+        # saved as "epoch finished": epoch_step 0 of the next epoch is stored as (epoch, 0)
+        self.epoch_step = 0
+        if epoch % self.t["save_period"] == 0 or epoch == self.t["epochs"]:
+            log.info("saved %s", self._save(f"checkpoint-epoch{epoch}.pth", epoch))
+        mode, _, key = self.t["monitor"].partition(" ")
+        value = None
+        if metrics:
+            value = next((m[key] for m in metrics.values() if key in m), None)
+        if value is not None and (self.best is None or (value > self.best if mode == "max" else value < self.best)):
+            self.best = value
+            log.info("new best %s = %.4f: saved %s", key, value, self._save("model_best.pth", epoch))

@@ -6,6 +6,7 @@ past the end) raises `VideoReadError` naming the file: nothing is padded or skip
 identical frames for the same indices on H.264 mp4 files. Open videos inside the data worker that reads them.
 """
 import os
+from collections import OrderedDict
 
 import numpy as np
 
@@ -145,21 +146,49 @@ class _OpenCVVideo(_OpenVideo):
         return np.stack(out)
 
 
-class VideoReader:
-    """A named reader; `open(path)` returns an open video (a context manager)."""
+class _DecodedVideo(_OpenVideo):
+    """A video already decoded in memory."""
 
-    def __init__(self, name, video_cls):
+    def __init__(self, path, frames, fps):
+        self.path, self._frames, self.num_frames, self.fps = path, frames, len(frames), fps
+
+    def read(self, indices):
+        return self._frames[self._check(indices)]
+
+
+class VideoReader:
+    """A named reader; `open(path)` returns an open video (a context manager).
+
+    With `cache_mb` > 0 every video is decoded whole on first use and kept (least recently used first out) up to
+    that many megabytes, per process: for corpora small enough to hold decoded (the CPU demo, small downstream
+    sets), where decoding would otherwise dominate. Frames are identical to the uncached reader's.
+    """
+
+    def __init__(self, name, video_cls, cache_mb=0):
         self.name, self._video_cls = name, video_cls
+        self.cache_bytes, self._cache, self._used = int(cache_mb * 2**20), OrderedDict(), 0
 
     def open(self, path):
-        return self._video_cls(str(path))
+        path = str(path)
+        if not self.cache_bytes:
+            return self._video_cls(path)
+        if path in self._cache:
+            self._cache.move_to_end(path)
+        else:
+            with self._video_cls(path) as video:
+                self._cache[path] = (video.read(np.arange(video.num_frames)), video.fps)
+            self._used += self._cache[path][0].nbytes
+            while self._used > self.cache_bytes and len(self._cache) > 1:
+                self._used -= self._cache.popitem(last=False)[1][0].nbytes
+        return _DecodedVideo(path, *self._cache[path])
 
 
 READERS = {"decord": _DecordVideo, "pyav": _PyAVVideo, "cv2": _OpenCVVideo}
 
 
-def get_reader(name):
-    """The reader registered under `name` (the config key `reader`): decord, pyav or cv2."""
+def get_reader(name, cache_mb=0):
+    """The reader registered under `name` (the config key `reader`): decord, pyav or cv2; `cache_mb` > 0 keeps
+    decoded videos in memory (see VideoReader)."""
     if name not in READERS:
         raise ValueError(f"unknown video reader {name!r}; choose one of {sorted(READERS)}")
-    return VideoReader(name, READERS[name])
+    return VideoReader(name, READERS[name], cache_mb)

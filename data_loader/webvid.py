@@ -30,13 +30,14 @@ class WebVid(FailSafeDataset):
     segment middle for test (official)."""
 
     def __init__(self, data_dir, split="train", meta_dir="meta_data", reader="decord", num_frames=4, input_res=224,
-                 mask_ratio=0.0, patch_size=16, tubelet_size=2, subsample=1, loading="lax", seed=0):
+                 mask_ratio=0.0, patch_size=16, tubelet_size=2, subsample=1, decoded_cache_mb=0, loading="lax",
+                 seed=0):
         super().__init__(split, loading, seed)
         table = caption_table(meta_dir, "webvid", split, subsample, seed)
         self._captions = [str(c) for c in table.iloc[:, 0]]
         self._names = [str(p) for p in table.iloc[:, 1]]
         self.video_dir = os.path.join(data_dir, "train" if split == "train" else "val")
-        self.reader = get_reader(reader)
+        self.reader = get_reader(reader, decoded_cache_mb)
         self.num_frames, self.tubelet_size, self.mask_ratio = num_frames, tubelet_size, mask_ratio
         self.transform = VideoTransform(input_res, train=self.train)
         self.patches_per_frame = (input_res // patch_size) ** 2

@@ -35,11 +35,13 @@ class YTTemporal(FailSafeDataset):
     "official" estimates fps as frame count / int(duration), biased high as the official; "stream" uses the
     container's frame rate. `min_words` > 0 treats windows with fewer words as failed samples (the official keeps
     empty transcripts: 0). `subsample` < 1 keeps a seeded share of the split (the official ignored it here).
+    `decoded_cache_mb` > 0 keeps decoded videos in memory, per worker (small corpora only).
     """
 
     def __init__(self, data_dir, split="train", meta_dir="meta_data", reader="decord", num_frames=4, n_trans=4,
                  transcript_lengths=(3, 4, 5), gap=1.0, input_res=224, mask_ratio=0.75, patch_size=16,
-                 tubelet_size=2, fps_source="official", min_words=0, subsample=1, loading="lax", seed=0):
+                 tubelet_size=2, fps_source="official", min_words=0, subsample=1, decoded_cache_mb=0, loading="lax",
+                 seed=0):
         super().__init__(split, loading, seed)
         if fps_source not in FPS_SOURCES:
             raise ValueError(f"fps_source must be one of {FPS_SOURCES}, got {fps_source!r}")
@@ -49,7 +51,7 @@ class YTTemporal(FailSafeDataset):
         split_file = os.path.join(meta_dir, f"yttemporal_{'train' if split == 'train' else 'val'}.csv")
         table = subsample_table(read_split_file(split_file, columns=["Name"]), subsample, seed)
         self._names = [str(n) for n in table["Name"]]
-        self.reader = get_reader(reader)
+        self.reader = get_reader(reader, decoded_cache_mb)
         self.n_trans, self.total_frames = n_trans, num_frames * n_trans
         self.transcript_lengths, self.gap = tuple(transcript_lengths), gap
         self.transform = VideoTransform(input_res, train=self.train)

@@ -73,3 +73,18 @@ def test_pyav_is_right_on_mpeg4_avi(tmp_path):
 def test_unknown_reader_is_named():
     with pytest.raises(ValueError, match="pims"):
         get_reader("pims")
+
+
+def test_decoded_cache_returns_the_same_frames_and_evicts(tmp_path, mp4):
+    second = write_indexed_video(tmp_path / "second.mp4", n=20)
+    plain, cached = get_reader("pyav"), get_reader("pyav", cache_mb=0.2)  # room for one 40-frame 64x48 video
+    indices = [5, 0, 39, 12]
+    with plain.open(mp4) as a, cached.open(mp4) as b:
+        np.testing.assert_array_equal(a.read(indices), b.read(indices))
+        assert (b.num_frames, b.fps) == (a.num_frames, a.fps)
+    assert list(cached._cache) == [str(mp4)]
+    with cached.open(second) as c:
+        assert [frame_index(f) for f in c.read([19, 3])] == [19, 3]
+    assert list(cached._cache) == [str(second)]  # the older video was evicted to stay under the cap
+    with cached.open(mp4) as b, pytest.raises(VideoReadError, match="outside"):
+        b.read([40])

@@ -1,0 +1,438 @@
+"""Scripted synthetic corpus: the project's embedded default data.
+
+Real YT-Temporal and Something-Something-v2 cannot be downloaded here, so this module writes a small stand-in in
+exactly their on-disk layouts, deterministically from a seed, in well under a minute on 2 CPU cores:
+
+* ``YTTemporal/`` + ``meta_data/``: narrated H.264 videos with word-level ASR (``subtitles``) and its cleaned-up
+  version (``denoised``), as the official stage-1 loader reads them.
+* ``ssv2/``: labelled clips whose classes differ only in the direction of motion, in the mmaction list format.
+* ``tokenizer/``: an offline lower-casing WordPiece tokenizer covering every word the generator can write.
+
+The narrated videos make TVTS's two tasks real. Every second of a video is an independent "shot": one large
+coloured shape at a named position, static or performing one of the motions the labelled clips are built from,
+and the narrator says one short phrase describing exactly that shot. Shots and phrases are drawn i.i.d. per second
+and no phrase depends on when it is said, so the order of transcript windows is recoverable from the video alone
+(match each window's phrases to the frames showing them), never from the text. Shots last one second, not longer,
+because a longer shot could straddle the 1 s gap between two transcript windows and let their shared description
+reveal which window follows which.
+"""
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import string
+import time
+
+import av
+import numpy as np
+
+FPS = 8
+FRAME_SIZE = (80, 64)  # (width, height): non-square, both even for yuv420p
+MIN_SECONDS, MAX_SECONDS = 26, 40  # the official sampler needs int(duration) >= 24 for an unclipped window
+CLIP_SECONDS = (2, 4)
+NUM_SUBSETS = 3
+
+COLORS = {  # saturated and far apart (L1 >= 100) so they survive 4:2:0 chroma and a 32 px crop
+    "red": (215, 40, 40),
+    "orange": (240, 140, 20),
+    "yellow": (240, 220, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 90, 220),
+    "purple": (150, 60, 200),
+}
+BACKGROUNDS = ((92, 92, 96), (124, 122, 118), (158, 156, 150))  # low-saturation greys, far from every colour
+SHAPE_WORDS = {  # the first word is the shape's name; the others are synonyms the narrator may use
+    "square": ("square", "box", "block"),
+    "circle": ("circle", "ball", "disc"),
+    "triangle": ("triangle",),
+    "bar": ("bar", "stripe"),
+}
+POSITIONS = {"left": (0.3, 0.5), "right": (0.7, 0.5), "top": (0.5, 0.3), "bottom": (0.5, 0.7), "centre": (0.5, 0.5)}
+POSITION_PHRASES = {
+    "left": ("on the left", "to the left", "on the left side"),
+    "right": ("on the right", "to the right", "on the right side"),
+    "top": ("at the top", "near the top", "up top"),
+    "bottom": ("at the bottom", "near the bottom", "down below"),
+    "centre": ("in the middle", "in the centre", "in the center"),
+}
+# A motion moves (x offset, y offset, scale) linearly from its first state to its second; offsets are in units of
+# the travel distance. Pairs are exact time reversals of each other, so a single frame cannot tell them apart.
+MOTIONS = {
+    "static": ((0, 0, 1.0), (0, 0, 1.0)),
+    "left_to_right": ((-1, 0, 1.0), (1, 0, 1.0)),
+    "right_to_left": ((1, 0, 1.0), (-1, 0, 1.0)),
+    "top_to_bottom": ((0, -1, 1.0), (0, 1, 1.0)),
+    "bottom_to_top": ((0, 1, 1.0), (0, -1, 1.0)),
+    "appearing": ((0, 0, 0.0), (0, 0, 1.0)),
+    "disappearing": ((0, 0, 1.0), (0, 0, 0.0)),
+    "towards": ((0, 0, 0.6), (0, 0, 1.3)),
+    "away": ((0, 0, 1.3), (0, 0, 0.6)),
+}
+MOTION_PHRASES = {
+    "static": (),
+    "left_to_right": ("moving from left to right", "moving to the right", "sliding right"),
+    "right_to_left": ("moving from right to left", "moving to the left", "sliding left"),
+    "top_to_bottom": ("moving from top to bottom", "moving down", "going down"),
+    "bottom_to_top": ("moving from bottom to top", "moving up", "going up"),
+    "appearing": ("appearing", "coming into view"),
+    "disappearing": ("disappearing", "vanishing"),
+    "towards": ("moving towards the camera", "coming closer", "getting bigger"),
+    "away": ("moving away from the camera", "going away", "getting smaller"),
+}
+STATIC_SHARE = 0.3  # the other shots split the rest evenly between the eight motions
+LEADS = ("now", "here", "and", "so", "okay", "okay so", "we see", "here is", "there is", "this is",
+         "you can see", "look at", "and here is")
+# How often a phrase has a lead-in, a determiner, names the motion and the position: about 4 words a second, a
+# brisk but real speaking rate, so a 5 s window stays well under the 50-token cap.
+P_LEAD, P_DETERMINER, P_MOTION, P_POSITION = 0.1, 0.5, 0.5, 0.3
+PALETTE_COLORS, PALETTE_SHAPES = 3, 2  # per video
+INTERJECTIONS = ("now", "so", "okay", "okay so")  # leads that a comma may follow
+DETERMINERS = ("the", "a")
+# Clean-up differences between the raw ASR and the denoised text. Misspellings are ASR-style (homophones, slips);
+# only short function words are dropped, so every second's raw words still name its colour and shape.
+MISSPELLINGS = {"red": "read", "blue": "blew", "right": "write", "circle": "circel", "triangle": "triangel",
+                "square": "squair", "purple": "purpel", "yellow": "yello", "middle": "midle", "camera": "camra",
+                "disc": "disk"}
+DROPPABLE = frozenset({"the", "a", "and", "so", "now", "here", "is", "at", "on", "in", "to", "okay"})
+ASR_INSERTIONS = ("um", "uh", "[music]", "&gt;&gt;", "gt;", "&amp;")  # the official cleaner drops '&…' and '…;'
+P_MISSPELL, P_DROP, P_REPEAT, P_INSERT = 0.05, 0.04, 0.02, 0.08
+
+SSV2_CLASSES = (  # (class name, motion); labels are the indices
+    ("moving something from left to right", "left_to_right"),
+    ("moving something from right to left", "right_to_left"),
+    ("moving something from top to bottom", "top_to_bottom"),
+    ("moving something from bottom to top", "bottom_to_top"),
+    ("something appearing", "appearing"),
+    ("something disappearing", "disappearing"),
+    ("moving something towards the camera", "towards"),
+    ("moving something away from the camera", "away"),
+)
+SSV2_CLASS_NAMES = tuple(name for name, _ in SSV2_CLASSES)
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def _spoken_words():
+    """Every word the generator can write, in the narration, the raw ASR or a class name."""
+    phrases = [*LEADS, *DETERMINERS, *COLORS, *MISSPELLINGS.values(), *SSV2_CLASS_NAMES]
+    phrases += [w for words in SHAPE_WORDS.values() for w in words]
+    phrases += [p for table in (POSITION_PHRASES, MOTION_PHRASES) for ps in table.values() for p in ps]
+    words = {w for p in phrases for w in p.split()}
+    words |= {w for token in ASR_INSERTIONS for w in re.findall(r"[a-z]+", token)}
+    assert all(w.isalpha() and w.islower() for w in words)
+    return sorted(words)
+
+
+SPOKEN_WORDS = tuple(_spoken_words())
+# Single characters (and their WordPiece continuations) come last so that no word can become [UNK].
+_CHARACTERS = [*string.punctuation, *string.ascii_lowercase, *string.digits]
+VOCAB = tuple(dict.fromkeys([*SPECIAL_TOKENS, *SPOKEN_WORDS, *_CHARACTERS,
+                             *(f"##{c}" for c in string.ascii_lowercase + string.digits)]))  # ordered, unique
+VOCAB_SIZE = len(VOCAB)
+assert VOCAB_SIZE < 1000  # the demo text model has vocab_size 1000
+
+_YY, _XX = np.mgrid[0:FRAME_SIZE[1], 0:FRAME_SIZE[0]].astype(np.float32) + 0.5  # pixel centres
+_SHAPE_MASKS = {  # (dx, dy, size) -> boolean mask; every shape is centred on its centroid
+    "square": lambda dx, dy, s: np.maximum(np.abs(dx), np.abs(dy)) <= s / 2,
+    "circle": lambda dx, dy, s: dx * dx + dy * dy <= (s / 2) ** 2,
+    "triangle": lambda dx, dy, s: (dy <= s / 3) & (np.abs(dx) <= (dy + 2 * s / 3) * 0.577),
+    "bar": lambda dx, dy, s: (np.abs(dx) <= 0.7 * s) & (np.abs(dy) <= 0.22 * s),
+}
+_ID_CHARS = np.array(list(string.ascii_letters + string.digits))
+
+
+def _rng(seed, stream, index=0):
+    """Independent generator per (seed, stream, item): output does not depend on worker count or scheduling."""
+    return np.random.default_rng(np.random.SeedSequence([seed, stream, index]))
+
+
+def _background(rng):
+    """A grey backdrop with a gentle random gradient (a little texture, never mistaken for a shape)."""
+    base = np.array(BACKGROUNDS[rng.integers(len(BACKGROUNDS))], np.float32)
+    gx, gy = rng.uniform(-8, 8, size=2)
+    ramp = gx * np.linspace(-1, 1, FRAME_SIZE[0])[None, :] + gy * np.linspace(-1, 1, FRAME_SIZE[1])[:, None]
+    return base + ramp[..., None].astype(np.float32)
+
+
+def _palette(rng):
+    """A video's own colours and shapes: what the whole video is "about", as real videos have a topic. It makes
+    videos tell apart by their content (the contrastive task) while the shots inside a video stay i.i.d."""
+    return {"colors": [str(c) for c in rng.choice(list(COLORS), PALETTE_COLORS, replace=False)],
+            "shapes": [str(s) for s in rng.choice(list(SHAPE_WORDS), PALETTE_SHAPES, replace=False)]}
+
+
+def _appearance(rng, palette=None):
+    """Colour, shape (from the palette when given) and a slight brightness variation."""
+    colors, shapes = (palette["colors"], palette["shapes"]) if palette else (list(COLORS), list(SHAPE_WORDS))
+    return {"color": str(rng.choice(colors)), "shape": str(rng.choice(shapes)),
+            "shade": round(float(rng.uniform(-12, 12)), 2)}
+
+
+def _render(background, obj, progress, travel, size):
+    """One frame: the object at `progress` (0..1) along its motion, over the background."""
+    (x0, y0, s0), (x1, y1, s1) = MOTIONS[obj["motion"]]
+    cx = obj["anchor"][0] + travel[0] * (x0 + (x1 - x0) * progress)
+    cy = obj["anchor"][1] + travel[1] * (y0 + (y1 - y0) * progress)
+    scale = s0 + (s1 - s0) * progress
+    frame = background.copy()
+    frame[_SHAPE_MASKS[obj["shape"]](_XX - cx, _YY - cy, size * scale)] = np.add(COLORS[obj["color"]], obj["shade"])
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def _write_mp4(path, frames):
+    """Encode RGB frames as H.264 yuv420p at FPS with a keyframe every second, bit-reproducibly. Single-threaded
+    x264 with rate control still made a few videos' bytes differ between runs (in B-frame and frame-QP decisions),
+    so B-frames are off and the QP is constant (no lookahead). Every encoded frame is kept alive until the file is
+    closed (the encoder can read a frame after encode() has returned) and the RGB->YUV conversion is single-threaded
+    (PyAV's reformat() otherwise picks a thread count itself)."""
+    pictures = []
+    with av.open(path, "w", options={"fflags": "+bitexact"}) as container:
+        stream = container.add_stream("libx264", rate=FPS, options={
+            "g": str(FPS), "keyint_min": str(FPS), "sc_threshold": "0", "bf": "0", "qp": "18",
+            "x264-params": "weightp=0", "threads": "1"})
+        stream.width, stream.height = FRAME_SIZE
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.thread_count = 1
+        for pts, frame in enumerate(frames):
+            pictures.append(av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p", threads=1))
+            pictures[-1].pts = pts
+            container.mux(stream.encode(pictures[-1]))
+        container.mux(stream.encode())
+
+
+# ----------------------------------------------------------------------------------------------- narrated videos
+
+def _plan_shots(rng, seconds):
+    """One i.i.d. shot per second: appearance (from the video's palette), named position (jittered a little)
+    and motion."""
+    motions = list(MOTIONS)
+    weights = np.array([STATIC_SHARE if m == "static" else (1 - STATIC_SHARE) / (len(motions) - 1) for m in motions])
+    palette, shots = _palette(rng), []
+    for k in range(seconds):
+        position = str(rng.choice(list(POSITIONS)))
+        fx, fy = POSITIONS[position]
+        jx, jy = rng.uniform(-2, 2, size=2)
+        shots.append({"start": k, "end": k + 1, **_appearance(rng, palette), "position": position,
+                      "motion": str(rng.choice(motions, p=weights)),
+                      "anchor": [round(fx * FRAME_SIZE[0] + jx, 2), round(fy * FRAME_SIZE[1] + jy, 2)]})
+    return shots
+
+
+def _phrase(shot, rng):
+    """What the narrator says about one shot: (lead-in, object, where-phrases). It depends on the shot only,
+    never on the time, so text alone cannot tell which second a phrase belongs to."""
+    lead = str(rng.choice(LEADS)) if rng.random() < P_LEAD else ""
+    obj = f"{shot['color']} {rng.choice(SHAPE_WORDS[shot['shape']])}"
+    if rng.random() < P_DETERMINER:
+        obj = f"{rng.choice(DETERMINERS)} {obj}"
+    where = []
+    if MOTION_PHRASES[shot["motion"]] and rng.random() < P_MOTION:
+        where.append(str(rng.choice(MOTION_PHRASES[shot["motion"]])))
+    if rng.random() < P_POSITION:
+        where.insert(int(rng.integers(len(where) + 1)), str(rng.choice(POSITION_PHRASES[shot["position"]])))
+    return lead, obj, where
+
+
+def _clean_sentence(lead, obj, where, rng):
+    """The denoised form of a phrase: a capitalised sentence with punctuation attached to the words."""
+    text = obj + "".join((", " if rng.random() < 0.2 else " ") + w for w in where)
+    if lead:
+        text = lead + (", " if lead in INTERJECTIONS and rng.random() < 0.5 else " ") + text
+    return text[0].upper() + text[1:] + ("!" if rng.random() < 0.15 else ".")
+
+
+def _raw_asr(words, rng):
+    """The raw ASR form of a phrase: lower case, no punctuation, with light seeded drops, repeats, misspellings
+    and inserted tokens (fillers, '[music]', HTML-entity debris)."""
+    raw = []
+    for word in words:
+        if word in DROPPABLE and rng.random() < P_DROP:
+            continue
+        spoken = MISSPELLINGS[word] if word in MISSPELLINGS and rng.random() < P_MISSPELL else word
+        raw += [spoken, spoken] if rng.random() < P_REPEAT else [spoken]
+    if rng.random() < P_INSERT:
+        raw.insert(int(rng.integers(len(raw) + 1)), str(rng.choice(ASR_INSERTIONS)))
+    return raw
+
+
+def _word_times(second, count, rng):
+    """Strictly increasing word times spread over one second, inside [second + 0.04, second + 0.96)."""
+    slots = (np.arange(count) + rng.uniform(0.15, 0.85, size=count)) / count
+    return [round(second + 0.04 + 0.92 * float(s), 3) for s in slots]
+
+
+def _narrate(shots, spoken_seconds, rng):
+    """Raw word-level subtitles and denoised chunks (a few sentences each) for the first `spoken_seconds`."""
+    subtitles, sentences = [], []
+    for shot in shots[:spoken_seconds]:
+        lead, obj, where = _phrase(shot, rng)
+        sentences.append(_clean_sentence(lead, obj, where, rng))
+        raw = _raw_asr(" ".join([lead, obj, *where]).split(), rng)
+        times = _word_times(shot["start"], len(raw), rng)
+        subtitles += [{"word": w, "time": t} for w, t in zip(raw, times, strict=True)]
+    denoised, i = [], 0
+    while i < len(sentences):
+        n = int(rng.integers(2, 5))
+        denoised.append({"cleanasr": " ".join(sentences[i:i + n])})
+        i += n
+    return subtitles, denoised
+
+
+def _video_id(rng):
+    """An 11-character YouTube-like id."""
+    return "".join(rng.choice(_ID_CHARS, size=11))
+
+
+def _make_video(task):
+    """Write one narrated video and its annotation; returns its `Name` (path relative to YTTemporal/videos)."""
+    out_dir, seed, index = task
+    rng = _rng(seed, 0, index)
+    video_id = _video_id(rng)
+    num_frames = int(rng.integers(MIN_SECONDS * FPS, MAX_SECONDS * FPS + 1))
+    duration = num_frames / FPS
+    shots = _plan_shots(rng, -(-num_frames // FPS))
+    shots[-1]["end"] = duration
+    subtitles, denoised = _narrate(shots, num_frames // FPS, rng)  # a trailing partial second stays silent
+    background = _background(rng)
+
+    size, travel = 0.45 * FRAME_SIZE[1], (0.08 * FRAME_SIZE[0], 0.1 * FRAME_SIZE[1])
+    frames = (_render(background, shots[f // FPS], (f % FPS + 0.5) / FPS, travel, size) for f in range(num_frames))
+    subset = f"subset_{index % NUM_SUBSETS}"
+    root = os.path.join(out_dir, "YTTemporal", "videos", subset)
+    os.makedirs(os.path.join(root, "data"), exist_ok=True)
+    os.makedirs(os.path.join(root, "annotations"), exist_ok=True)
+    _write_mp4(os.path.join(root, "data", f"{video_id}.mp4"), frames)
+    annotation = {
+        "info": {"duration": duration, "fps": FPS, "num_frames": num_frames, "width": FRAME_SIZE[0],
+                 "height": FRAME_SIZE[1]},
+        "subtitles": subtitles,
+        "denoised": denoised,
+        "synthetic": {"fps": FPS, "scenes": shots},
+    }
+    with open(os.path.join(root, "annotations", f"{video_id}.json"), "w") as f:
+        json.dump(annotation, f)
+    return f"{subset}/data/{video_id}.mp4"
+
+
+# ---------------------------------------------------------------------------------------------- labelled clips
+
+def _make_clip(task):
+    """Write one labelled clip: a random object performing its class's motion across most of the frame."""
+    out_dir, seed, index, label = task
+    rng = _rng(seed, 1, index)
+    obj = {**_appearance(rng), "motion": SSV2_CLASSES[label][1]}
+    num_frames = int(rng.integers(CLIP_SECONDS[0] * FPS, CLIP_SECONDS[1] * FPS + 1))
+    width, height = FRAME_SIZE
+    obj["anchor"] = [width * rng.uniform(0.4, 0.6), height * rng.uniform(0.4, 0.6)]
+    travel = (0.3 * width * rng.uniform(0.9, 1.1), 0.3 * height * rng.uniform(0.9, 1.1))
+    background = _background(rng)
+    frames = (_render(background, obj, f / (num_frames - 1), travel, 0.4 * height) for f in range(num_frames))
+    clip_id = index + 1
+    _write_mp4(os.path.join(out_dir, "ssv2", "videos", f"{clip_id}.mp4"), frames)
+    return f"{clip_id}.mp4 {label}"
+
+
+# ------------------------------------------------------------------------------------------------------ corpus
+
+def make_tokenizer(out_dir):
+    """Write `<out_dir>/tokenizer`, a lower-casing DistilBERT WordPiece tokenizer over VOCAB that
+    AutoTokenizer.from_pretrained loads offline; returns its path."""
+    from transformers import DistilBertTokenizerFast  # imported here: the video workers never need it
+
+    path = os.path.join(out_dir, "tokenizer")
+    os.makedirs(path, exist_ok=True)
+    vocab_file = os.path.join(path, "vocab.txt")
+    with open(vocab_file, "w") as f:
+        f.write("\n".join(VOCAB) + "\n")
+    # Positional vocab path: in transformers 5 the `vocab_file=` keyword silently yields a 5-token tokenizer.
+    tokenizer = DistilBertTokenizerFast(vocab_file, do_lower_case=True)
+    assert len(tokenizer) == VOCAB_SIZE, (len(tokenizer), VOCAB_SIZE)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def _split_videos(names, seed):
+    """Seeded ~90/10 train/val split (at least one val video), keeping the generation order in each part."""
+    val = set(_rng(seed, 2).permutation(len(names))[:max(1, round(len(names) / 10))].tolist())
+    return [n for i, n in enumerate(names) if i not in val], [n for i, n in enumerate(names) if i in val]
+
+
+def _split_clips(lines):
+    """Stratified 80/20 split: of the list lines sorted by (label, clip id), every fifth goes to val."""
+    ordered = sorted(lines, key=lambda line: (int(line.split()[1]), int(line.split(".")[0])))
+    return [x for i, x in enumerate(ordered) if i % 5 != 4], [x for i, x in enumerate(ordered) if i % 5 == 4]
+
+
+def _run(fn, tasks, workers, what):
+    """Map fn over tasks in order, on a spawn pool when workers > 1 (spawn: safe after torch started threads)."""
+    if workers > 1:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            return _collect(pool.imap(fn, tasks, chunksize=4), len(tasks), what)
+    return _collect(map(fn, tasks), len(tasks), what)
+
+
+def _collect(results, total, what):
+    """Drain an ordered result iterator, printing progress about every tenth."""
+    every, done = max(1, total // 10), []
+    for result in results:
+        done.append(result)
+        if len(done) % every == 0 or len(done) == total:
+            print(f"  {what}: {len(done)}/{total}", flush=True)
+    return done
+
+
+def _write_lines(path, lines):
+    """Write a list file, one line each, newline-terminated."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+
+
+def generate_corpus(out_dir, num_videos=300, num_labelled=400, seed=0, workers=None):
+    """Write the whole corpus under out_dir (existing files are overwritten, others left alone); returns a summary."""
+    if num_videos < 2 or num_labelled < 5:
+        raise ValueError("need at least 2 videos and 5 labelled clips to fill both splits")
+    workers = workers or min(2, os.cpu_count() or 1)
+    started = time.time()
+    out_dir = str(out_dir)
+
+    names = _run(_make_video, [(out_dir, seed, i) for i in range(num_videos)], workers, "videos")
+    assert len(set(names)) == len(names), "video id collision"
+    train, val = _split_videos(names, seed)
+    _write_lines(os.path.join(out_dir, "meta_data", "yttemporal_train.csv"), ["Name", *train])
+    _write_lines(os.path.join(out_dir, "meta_data", "yttemporal_val.csv"), ["Name", *val])
+
+    os.makedirs(os.path.join(out_dir, "ssv2", "videos"), exist_ok=True)
+    labels = _rng(seed, 3).permutation(np.arange(num_labelled) % len(SSV2_CLASSES)).tolist()
+    lines = _run(_make_clip, [(out_dir, seed, i, labels[i]) for i in range(num_labelled)], workers, "clips")
+    clips_train, clips_val = _split_clips(lines)
+    _write_lines(os.path.join(out_dir, "ssv2", "train_list_videos.txt"), clips_train)
+    _write_lines(os.path.join(out_dir, "ssv2", "val_list_videos.txt"), clips_val)
+    with open(os.path.join(out_dir, "ssv2", "labels.json"), "w") as f:
+        json.dump({str(i): name for i, name in enumerate(SSV2_CLASS_NAMES)}, f, indent=1)
+
+    return {"out_dir": out_dir, "videos_dir": os.path.join(out_dir, "YTTemporal", "videos"),
+            "meta_dir": os.path.join(out_dir, "meta_data"), "ssv2_dir": os.path.join(out_dir, "ssv2"),
+            "tokenizer": make_tokenizer(out_dir), "vocab_size": VOCAB_SIZE,
+            "videos": len(names), "train": len(train), "val": len(val),
+            "clips": len(lines), "clips_train": len(clips_train), "clips_val": len(clips_val),
+            "classes": len(SSV2_CLASSES), "elapsed_s": round(time.time() - started, 1)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="data/synthetic", help="output folder (default: data/synthetic)")
+    parser.add_argument("--num-videos", type=int, default=300)
+    parser.add_argument("--num-labelled", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: min(2, CPUs))")
+    args = parser.parse_args()
+    s = generate_corpus(args.out, args.num_videos, args.num_labelled, args.seed, args.workers)
+    print(f"synthetic corpus in {s['out_dir']}: {s['videos']} videos ({s['train']} train / {s['val']} val), "
+          f"{s['clips']} clips ({s['clips_train']} train / {s['clips_val']} val, {s['classes']} classes), "
+          f"vocabulary {s['vocab_size']}, {s['elapsed_s']} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""Synthetic corpus: official layout, decodable videos, determinism, words grounded in the pixels of their second,
+order-free text, labelled clips whose motion is visible, and the offline tokenizer."""
+import csv
+import difflib
+import glob
+import itertools
+import json
+import os
+import pathlib
+import re
+import string
+
+import av
+import decord
+import numpy as np
+import pytest
+from transformers import AutoTokenizer, DistilBertTokenizerFast
+
+from data_loader import synthetic as S
+
+W, H = S.FRAME_SIZE
+ORDER_WORDS = {"first", "second", "third", "fourth", "fifth", "last", "then", "next", "after", "afterwards",
+               "before", "finally", "later", "earlier", "begin", "beginning", "start", "starting", "end", "ending",
+               "again", "once", "twice", "previous", "previously", "following", "meanwhile", "until", "while",
+               "one", "two", "three", "four", "five", "minute", "seconds", "time", "already", "still", "yet"}
+UNMISSPELL = {wrong: right for right, wrong in S.MISSPELLINGS.items()}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synthetic")
+    summary = S.generate_corpus(out, num_videos=6, num_labelled=16, seed=0, workers=2)  # a spawn pool
+    return str(out), summary
+
+
+def _split(out, split):
+    """Names of a YT-Temporal split file, checking its one-column tab-separated format on the way."""
+    with open(os.path.join(out, "meta_data", f"yttemporal_{split}.csv"), newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    assert rows[0] == ["Name"] and all(len(row) == 1 for row in rows)
+    return [row[0] for row in rows[1:]]
+
+
+def _videos(out):
+    """(mp4 path, annotation) for every video of both splits."""
+    for name in _split(out, "train") + _split(out, "val"):
+        subset, _, file = name.split("/")
+        with open(os.path.join(out, "YTTemporal", "videos", subset, "annotations", file[:-4] + ".json")) as f:
+            yield os.path.join(out, "YTTemporal", "videos", name), json.load(f)
+
+
+def _clips(out, split):
+    """Lines of an SSV2 list file."""
+    with open(os.path.join(out, "ssv2", f"{split}_list_videos.txt")) as f:
+        return [line.rstrip("\n") for line in f]
+
+
+def _decode(path):
+    """All frames as RGB arrays, decoded with PyAV."""
+    with av.open(path) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def _foreground(frame):
+    """Pixels far from the frame's median colour (the backdrop covers most of every frame)."""
+    background = np.median(frame.reshape(-1, 3), axis=0)
+    return np.abs(frame.astype(np.int32) - background).sum(-1) > 90
+
+
+def _centroid(mask):
+    """Foreground centre as fractions of the frame width and height."""
+    ys, xs = np.nonzero(mask)
+    return xs.mean() / W, ys.mean() / H
+
+
+def _words_in_second(annotation, k):
+    """Raw ASR words timed inside second k, misspellings mapped back."""
+    return [UNMISSPELL.get(w["word"], w["word"]) for w in annotation["subtitles"] if k <= w["time"] < k + 1]
+
+
+def _files(root):
+    """Every file under root, relative path -> bytes."""
+    paths = sorted(p for p in glob.glob(os.path.join(root, "**"), recursive=True) if os.path.isfile(p))
+    return {os.path.relpath(p, root): pathlib.Path(p).read_bytes() for p in paths}
+
+
+def test_layout_and_split_files(corpus):
+    out, summary = corpus
+    train, val = _split(out, "train"), _split(out, "val")
+    assert (len(train), len(val)) == (5, 1) == (summary["train"], summary["val"])
+    assert not set(train) & set(val)
+    on_disk = {os.path.relpath(p, os.path.join(out, "YTTemporal", "videos"))
+               for p in glob.glob(os.path.join(out, "YTTemporal", "videos", "*", "data", "*.mp4"))}
+    assert on_disk == set(train) | set(val)
+    assert all(re.fullmatch(r"subset_\d/data/[A-Za-z0-9]{11}\.mp4", n) for n in train + val)
+    assert 2 <= len({n.split("/")[0] for n in train + val}) <= 3
+    for name in train + val:
+        subset, _, file = name.split("/")
+        assert os.path.isfile(os.path.join(out, "YTTemporal", "videos", subset, "annotations", file[:-4] + ".json"))
+
+
+def test_videos_decode_with_pyav_and_decord(corpus):
+    out, _ = corpus
+    clips = [(os.path.join(out, "ssv2", "videos", line.split()[0]), None)
+             for line in _clips(out, "train") + _clips(out, "val")]
+    for path, annotation in list(_videos(out)) + clips:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            assert (stream.codec_context.name, stream.codec_context.pix_fmt) == ("h264", "yuv420p")
+            assert (stream.width, stream.height, stream.average_rate) == (W, H, S.FPS)
+            frames = list(container.decode(stream))
+        assert [i for i, f in enumerate(frames) if f.key_frame] == list(range(0, len(frames), S.FPS))
+        reader = decord.VideoReader(path)
+        assert (len(reader), reader.get_avg_fps(), reader[0].shape) == (len(frames), S.FPS, (H, W, 3))
+        if annotation is None:
+            assert S.CLIP_SECONDS[0] * S.FPS <= len(frames) <= S.CLIP_SECONDS[1] * S.FPS
+        else:
+            assert annotation["info"]["duration"] == len(frames) / S.FPS
+            assert 24 <= S.MIN_SECONDS <= annotation["info"]["duration"] <= S.MAX_SECONDS
+
+
+def test_annotations_are_well_formed(corpus):
+    out, _ = corpus
+    for _, annotation in _videos(out):
+        duration = annotation["info"]["duration"]
+        times = [w["time"] for w in annotation["subtitles"]]
+        assert all(a < b for a, b in itertools.pairwise(times)) and 0 <= times[0] and times[-1] < duration
+        assert all(isinstance(w["word"], str) and w["word"] == w["word"].lower() for w in annotation["subtitles"])
+        assert annotation["denoised"] and all(chunk["cleanasr"].strip() for chunk in annotation["denoised"])
+        scenes = annotation["synthetic"]["scenes"]
+        assert scenes[0]["start"] == 0 and scenes[-1]["end"] == duration
+        assert all(a["end"] == b["start"] for a, b in itertools.pairwise(scenes))
+
+
+def test_raw_asr_differs_from_denoised_like_real_cleanup(corpus):
+    out, _ = corpus
+    ratios, noise = [], 0
+    for _, annotation in _videos(out):
+        raw = [w["word"] for w in annotation["subtitles"]]
+        noise += sum(w.startswith(("&", "[")) or w.endswith(";") for w in raw)
+        clean_text = " ".join(chunk["cleanasr"] for chunk in annotation["denoised"])
+        assert re.search(r"[A-Z]", clean_text) and re.search(r"\w[.,!]", clean_text)
+        clean = [w.strip(string.punctuation).lower() for w in clean_text.split(" ")]
+        ratios.append(difflib.SequenceMatcher(a=raw, b=clean, autojunk=False).ratio())
+    assert noise > 0
+    assert all(0.85 < r for r in ratios) and any(r < 1 for r in ratios)  # same speech, not the same tokens
+
+
+def test_same_seed_same_bytes_other_seed_differs(corpus, tmp_path):
+    out, _ = corpus
+    S.generate_corpus(tmp_path / "again", num_videos=6, num_labelled=16, seed=0, workers=1)
+    first, again = _files(out), _files(str(tmp_path / "again"))
+    assert list(first) == list(again) and all(first[p] == again[p] for p in first)
+
+    S.generate_corpus(tmp_path / "other", num_videos=2, num_labelled=5, seed=1, workers=1)
+    other = _files(str(tmp_path / "other"))
+    assert not {p for p in other if p.endswith(".json") and "annotations" in p} & set(first)
+    assert other["ssv2/videos/1.mp4"] != first["ssv2/videos/1.mp4"]
+
+
+def test_words_of_each_second_name_the_shot_visible_in_it(corpus):
+    out, _ = corpus
+    palette = {name: np.array(rgb) for name, rgb in S.COLORS.items()}
+    checked = 0
+    for path, annotation in _videos(out):
+        frames = _decode(path)
+        for shot in annotation["synthetic"]["scenes"]:
+            k = shot["start"]
+            if shot["end"] != k + 1:
+                continue  # the silent trailing partial second
+            words = _words_in_second(annotation, k)
+            assert shot["color"] in words and set(S.SHAPE_WORDS[shot["shape"]]) & set(words), (k, words)
+            frame = frames[k * S.FPS + S.FPS // 2]
+            mask = _foreground(frame)
+            assert mask.sum() > 30
+            seen = np.median(frame[mask], axis=0)
+            assert min(palette, key=lambda c: np.abs(palette[c] - seen).sum()) == shot["color"], (k, seen)
+            cx, cy = _centroid(mask)
+            assert {"left": cx < 0.45, "right": cx > 0.55, "top": cy < 0.45, "bottom": cy > 0.55,
+                    "centre": abs(cx - 0.5) < 0.15 and abs(cy - 0.5) < 0.15}[shot["position"]], (shot, cx, cy)
+            checked += 1
+    assert checked > 6 * 25
+
+
+def test_text_carries_no_order(corpus):
+    out, _ = corpus
+    assert not ORDER_WORDS & set(S.SPOKEN_WORDS)
+    filler = {w for phrase in S.LEADS + S.DETERMINERS for w in phrase.split()} | set(S.ASR_INSERTIONS)
+    for _, annotation in _videos(out):
+        for shot in annotation["synthetic"]["scenes"]:
+            # Every word of a second is a filler or describes that second's own shot: nothing about its place.
+            own = {shot["color"], *S.SHAPE_WORDS[shot["shape"]]}
+            own |= {w for p in S.POSITION_PHRASES[shot["position"]] + S.MOTION_PHRASES[shot["motion"]]
+                    for w in p.split()}
+            assert set(_words_in_second(annotation, shot["start"])) <= own | filler, shot
+
+
+def test_labelled_clip_lists(corpus):
+    out, summary = corpus
+    train, val = _clips(out, "train"), _clips(out, "val")
+    assert (len(train), len(val)) == (13, 3) == (summary["clips_train"], summary["clips_val"])
+    assert all(re.fullmatch(r"\d+\.mp4 \d+", line) for line in train + val)
+    files = {line.split()[0] for line in train + val}
+    assert len(files) == 16 and files == set(os.listdir(os.path.join(out, "ssv2", "videos")))
+    labels = [int(line.split()[1]) for line in train + val]
+    assert sorted(set(labels)) == list(range(len(S.SSV2_CLASS_NAMES))) and max(map(labels.count, labels)) == 2
+    with open(os.path.join(out, "ssv2", "labels.json")) as f:
+        assert json.load(f) == {str(i): name for i, name in enumerate(S.SSV2_CLASS_NAMES)}
+
+
+def test_labelled_clips_show_their_motion(corpus):
+    out, _ = corpus
+    for line in _clips(out, "train") + _clips(out, "val"):
+        file, label = line.split()
+        frames = _decode(os.path.join(out, "ssv2", "videos", file))
+        first, last = _foreground(frames[0]), _foreground(frames[-1])
+        motion = S.SSV2_CLASSES[int(label)][1]
+        if motion in ("appearing", "disappearing", "towards", "away"):
+            small, big = (first.sum(), last.sum()) if motion in ("appearing", "towards") else (last.sum(), first.sum())
+            assert (small < 5 < big) if motion in ("appearing", "disappearing") else (big > 3 * small > 0), line
+        else:
+            axis = 0 if motion in ("left_to_right", "right_to_left") else 1
+            sign = 1 if motion in ("left_to_right", "top_to_bottom") else -1
+            assert sign * (_centroid(last)[axis] - _centroid(first)[axis]) > 0.3, line
+
+
+def test_tokenizer_loads_offline_and_covers_every_word(corpus):
+    out, summary = corpus
+    tokenizer = AutoTokenizer.from_pretrained(summary["tokenizer"])
+    assert isinstance(tokenizer, DistilBertTokenizerFast) and tokenizer.is_fast
+    with open(os.path.join(summary["tokenizer"], "vocab.txt")) as f:
+        assert f.read().splitlines() == list(S.VOCAB)
+    assert len(tokenizer) == S.VOCAB_SIZE == summary["vocab_size"] == 188  # < 1000, the demo model's vocab_size
+    assert tokenizer.convert_tokens_to_ids(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) == [0, 1, 2, 3, 4]
+    assert tokenizer.tokenize("The RED Circle, on the left!") == ["the", "red", "circle", ",", "on", "the", "left",
+                                                                  "!"]
+    texts = list(S.SSV2_CLASS_NAMES)
+    for _, annotation in _videos(out):
+        texts.append(" ".join(w["word"] for w in annotation["subtitles"]))
+        texts += [chunk["cleanasr"] for chunk in annotation["denoised"]]
+    for text in texts:
+        assert tokenizer.unk_token_id not in tokenizer(text)["input_ids"], text

@@ -35,3 +35,25 @@ def test_shipped_configs_parse(name):
     cfg = load_config(os.path.join(ROOT, "configs", f"{name}.json"))
     assert cfg["arch"]["type"] == "TVTS"
     json.dumps(cfg)
+
+
+@pytest.mark.parametrize("name", ["dist-yt-pt", "dist-cc-web-pt"])
+def test_official_recipes_pass_validation_once_their_files_exist(name, tmp_path):
+    from trainer.config import validate_config
+    from utils.config import ConfigError
+    cfg = load_config(os.path.join(ROOT, "configs", f"{name}.json"))
+    with pytest.raises(ConfigError, match="not found"):  # data and weights are not shipped
+        validate_config(cfg, name)
+    arch = cfg["arch"]["args"]
+    for key in ("load_checkpoint",):
+        if arch[key]:
+            arch[key] = str(tmp_path / "ckpt.pth")
+            (tmp_path / "ckpt.pth").write_bytes(b"")
+    if arch["video_params"]["mae_checkpoint"]:
+        arch["video_params"]["mae_checkpoint"] = str(tmp_path / "ckpt.pth")
+        (tmp_path / "ckpt.pth").write_bytes(b"")
+    for entry in cfg["data_loader"]:
+        entry["args"]["data_dir"] = str(tmp_path)
+    out = validate_config(cfg, name)
+    assert out["optimizer"]["args"]["eps"] == 1e-6 and out["lr_scheduler"]["milestones"] == [12, 16]
+    assert out["trainer"]["gather"] == "official" and out["trainer"]["precision"] == "fp32"

@@ -144,3 +144,15 @@ def test_two_processes_train_with_torchrun(corpus, tmp_path):
     run = run_dir_of(tmp_path)
     assert os.path.exists(os.path.join(run, "checkpoint-epoch1.pth"))
     assert "2 process(es)" in (out.stdout + out.stderr)
+
+
+def test_report_compares_first_and_last_validation(tmp_path):
+    from trainer.report import compare
+    lines = [{"epoch": 0, "YTTemporal/sort_acc": 25.0, "YTTemporal/t2v_R1": 3.0, "YTTemporal/val_clips": 30},
+             {"epoch": 9, "YTTemporal/sort_acc": 80.0, "YTTemporal/t2v_R1": 50.0, "YTTemporal/val_clips": 30}]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in lines) + "\n")
+    table = compare(str(tmp_path))
+    assert "| YTTemporal sort accuracy per transcript (%) | 25.0 | 80.0 | 25.0 |" in table
+    assert "| YTTemporal text-to-video R@1 (%) | 3.0 | 50.0 | 3.3 |" in table
+    with pytest.raises(FileNotFoundError, match="metrics.jsonl"):
+        compare(str(tmp_path / "missing"))

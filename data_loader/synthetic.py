@@ -85,8 +85,8 @@ LEADS = ("now", "here", "and", "so", "okay", "okay so", "we see", "here is", "th
          "you can see", "look at", "and here is")
 # How often a phrase has a lead-in, a determiner, names the motion and the position: about 4 words a second, a
 # brisk but real speaking rate, so a 5 s window stays well under the 50-token cap.
-P_LEAD, P_DETERMINER, P_MOTION, P_POSITION = 0.1, 0.5, 0.5, 0.3
-PALETTE_COLORS, PALETTE_SHAPES = 3, 2  # per video
+P_LEAD, P_DETERMINER, P_MOTION, P_POSITION = 0.1, 0.3, 0.5, 0.7
+PALETTE_COLORS, PALETTE_SHAPES = 4, 3  # per video
 INTERJECTIONS = ("now", "so", "okay", "okay so")  # leads that a comma may follow
 DETERMINERS = ("the", "a")
 # Clean-up differences between the raw ASR and the denoised text. Misspellings are ASR-style (homophones, slips);

@@ -10,7 +10,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from conftest import make_batch, tiny_model
 from model import TVTSLoss
-from trainer.distributed import gather_rows, gather_with_grad
+from trainer.distributed import cleanup, gather_rows, gather_with_grad
 
 B = 2  # clips per process
 
@@ -46,7 +46,7 @@ def _worker(rank, world, port, mode, out):
     if rank == 0:
         torch.save({"grads": {n: p.grad for n, p in model.named_parameters() if p.grad is not None},
                     "rows": rows}, out)
-    dist.destroy_process_group()
+    cleanup()
 
 
 def _single_process_grads(nce_scale):

@@ -56,7 +56,9 @@ def init_distributed(device=None):
 
 
 def cleanup():
+    """Leave the process group together: a rank tearing down while another still talks aborts the job (gloo)."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

@@ -74,6 +74,7 @@ class Trainer:
         if t["compile"]:
             self.net = torch.compile(self.net)
         self.skipped = Counter()
+        self._micro, self._lr = 0, self.schedule.lr(self.step)  # batches since the run (re)started; current lr
         self.writer = None
         if env.is_main and t["tensorboard"]:
             from torch.utils.tensorboard import SummaryWriter
@@ -164,7 +165,7 @@ class Trainer:
         """Forward and backward of one batch; an optimiser step every `accum_steps` batches."""
         t = self.t
         accum = t["accum_steps"]
-        self._micro = getattr(self, "_micro", 0) + 1
+        self._micro += 1
         boundary = self._micro % accum == 0
         sync = boundary or not self.env.distributed
         with (self.net.no_sync() if not sync else contextlib.nullcontext()):
@@ -195,7 +196,7 @@ class Trainer:
         means = {k: v / max(n // per_dataset, 1) for k, v in sums.items()}
         clips = batch_size * n * self.env.world_size
         stats = {"clips_per_s": clips / max(elapsed, 1e-9), "data_wait": wait / max(elapsed, 1e-9),
-                 "lr": getattr(self, "_lr", self.schedule.lr(self.step))}
+                 "lr": self._lr}
         if progress is not None:
             shown = {k.split("/")[-1] if per_dataset == 1 else k: f"{v:.3f}" for k, v in means.items()}
             progress.set_postfix(**shown, **{"clips/s": f"{stats['clips_per_s']:.1f}",
@@ -232,8 +233,7 @@ class Trainer:
         return path
 
     def _save_epoch(self, epoch, metrics):
-        # saved as "epoch finished": epoch_step 0 of the next epoch is stored as (epoch, 0)
-        self.epoch_step = 0
+        # fit() has reset epoch_step to 0: the file records "epoch finished" as (epoch, 0)
         if epoch % self.t["save_period"] == 0 or epoch == self.t["epochs"]:
             log.info("saved %s", self._save(f"checkpoint-epoch{epoch}.pth", epoch))
         mode, _, key = self.t["monitor"].partition(" ")

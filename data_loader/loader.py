@@ -19,21 +19,28 @@ DATASETS = {"YTTemporal": YTTemporal, "WebVid": WebVid, "ConceptualCaptions3M": 
 IGNORED_OFFICIAL_KEYS = ("shuffle", "cut", "text_params", "metadata_dir", "tsfm_params", "sliding_window_stride")
 
 
-def build_dataset(args, split=None, seed=0):
-    """The dataset of one `data_loader[i].args` dict; `split` overrides the configured split (validation)."""
+def dataset_kwargs(args, split=None, seed=0):
+    """(dataset class, constructor arguments) of one `data_loader[i].args` dict; unknown keys are a ValueError.
+    `split` overrides the configured split (validation)."""
     args = {k: v for k, v in args.items() if k not in IGNORED_OFFICIAL_KEYS + ("batch_size", "num_workers")}
     name = args.pop("dataset_name", None)
     if name not in DATASETS:
         raise ValueError(f"data_loader dataset_name {name!r} is unknown; known: {sorted(DATASETS)}")
-    kwargs = {**args, **args.pop("video_params", {}), "seed": seed}
-    kwargs.pop("video_params", None)
+    video_params = args.pop("video_params", {})
+    kwargs = {**args, **video_params, "seed": seed}
     if split is not None:
         kwargs["split"] = split
     accepted = inspect.signature(DATASETS[name]).parameters
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ValueError(f"data_loader args for {name}: unknown key(s) {unknown}; accepted: {sorted(accepted)}")
-    return DATASETS[name](**kwargs)
+    return DATASETS[name], kwargs
+
+
+def build_dataset(args, split=None, seed=0):
+    """The dataset of one `data_loader[i].args` dict."""
+    cls, kwargs = dataset_kwargs(args, split, seed)
+    return cls(**kwargs)
 
 
 class ResumableSampler(DistributedSampler):

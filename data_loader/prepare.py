@@ -98,7 +98,7 @@ def check_pair(job):
         return {**result, "reason": None, "duration": duration, "fps": video.fps, "words": len(transcript.times)}
     except AnnotationError as e:
         return {**result, "reason": "bad_annotation", "detail": str(e)}
-    except (VideoReadError, OSError, ValueError) as e:
+    except (VideoReadError, OSError) as e:  # anything else is a bug and must surface
         return {**result, "reason": "unreadable_video" if isinstance(e, VideoReadError) else "unreadable_file",
                 "detail": str(e)}
 

@@ -2,7 +2,7 @@
 import inspect
 import os
 
-from data_loader.loader import DATASETS, IGNORED_OFFICIAL_KEYS
+from data_loader.loader import DATASETS, dataset_kwargs
 from model.loss import TVTSLoss
 from model.tvts import TVTS, check_arch_args
 from utils.config import ConfigError, fill_defaults
@@ -104,10 +104,8 @@ def _check_loader(entry, where):
         _require(key in args, f"{where}.args.{key} is required")
     _require(isinstance(args["batch_size"], int) and args["batch_size"] > 0,
              f"{where}.args.batch_size must be a positive integer")
-    accepted = set(inspect.signature(DATASETS[name]).parameters) - {"seed"}
-    given = {k for k in args if k not in IGNORED_OFFICIAL_KEYS + ("dataset_name", "batch_size", "num_workers",
-                                                                   "video_params")}
-    given |= set(args.get("video_params", {}))
-    unknown = sorted(given - accepted)
-    _require(not unknown, f"{where}.args: unknown key(s) {unknown} for {name}; accepted: {sorted(accepted)}")
+    try:
+        dataset_kwargs(args)
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
     _require(os.path.isdir(args["data_dir"]), f"{where}.args.data_dir not found: {args['data_dir']}")

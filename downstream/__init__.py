@@ -1,1 +1,1 @@
-"""VideoMAE-style downstream protocols (fine-tuning, linear probe, zero-shot retrieval). Not built yet."""
+"""VideoMAE-style downstream protocols: fine-tuning, linear probe, zero-shot retrieval and feature extraction."""

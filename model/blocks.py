@@ -52,19 +52,33 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-class Block(nn.Module):
-    """x + Attn(LN(x)), then x + MLP(LN(x)); LayerNorm eps 1e-6, exact-erf GELU, no dropout."""
+def drop_path(x, rate, training):
+    """Stochastic depth: zero a residual branch for a random subset of samples, rescaling the rest."""
+    if rate == 0.0 or not training:
+        return x
+    keep = 1.0 - rate
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+    return x * mask / keep
 
-    def __init__(self, dim, num_heads, mlp_ratio=4.0, qkv_bias=True, attention="sdpa"):
+
+class Block(nn.Module):
+    """x + Attn(LN(x)), then x + MLP(LN(x)); LayerNorm eps 1e-6, exact-erf GELU, no dropout.
+
+    `drop_path` (stochastic depth on both branches) is 0 in pretraining and in the official downstream runs;
+    fine-tuning can turn it on.
+    """
+
+    def __init__(self, dim, num_heads, mlp_ratio=4.0, qkv_bias=True, attention="sdpa", drop_path=0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, impl=attention)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.drop_path = drop_path
 
     def forward(self, x):
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        x = x + drop_path(self.attn(self.norm1(x)), self.drop_path, self.training)
+        return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
 
 
 def run_blocks(blocks, x, grad_checkpointing=False):

@@ -30,7 +30,7 @@ class TubeletEmbed(nn.Module):
 class VideoTransformer(nn.Module):
     def __init__(self, img_size=224, patch_size=16, in_chans=3, embed_dim=768, depth=12, num_heads=12,
                  mlp_ratio=4.0, qkv_bias=True, num_frames=16, tubelet_size=2, attention="sdpa",
-                 grad_checkpointing=False):
+                 grad_checkpointing=False, drop_path_rate=0.0):
         super().__init__()
         if img_size % patch_size:
             raise ValueError(f"img_size={img_size} is not a multiple of patch_size={patch_size}")
@@ -47,8 +47,10 @@ class VideoTransformer(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, self.patches_per_frame + 1, embed_dim))
         self.temporal_embed = nn.Parameter(torch.zeros(1, self.num_tubes, embed_dim))
         self.patch_embed = TubeletEmbed(in_chans, embed_dim, tubelet_size, patch_size)
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()  # stochastic depth grows linearly with depth
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, attention=attention) for _ in range(depth))
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, attention=attention, drop_path=rate)
+            for rate in rates)
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self._init_weights()
 
@@ -95,9 +97,13 @@ class VideoTransformer(nn.Module):
     def forward(self, video, keep_ind=None):
         """video (B, T, C, H, W) -> tokens (B, 1 + kept patches, D); `keep_ind=None` keeps every patch."""
         self._check_inputs(video, keep_ind)
-        b, t = video.shape[:2]
+        return self.encode(video.permute(0, 2, 1, 3, 4), keep_ind)
+
+    def encode(self, video, keep_ind=None):
+        """The unchecked forward on channels-first video (B, C, T, H, W), the downstream layout."""
+        b, t = video.shape[0], video.shape[2]
         n_tubes = t // self.tubelet_size
-        x = self.patch_embed(video.permute(0, 2, 1, 3, 4))
+        x = self.patch_embed(video)
         pos = self.pos_embed[:, 1:].unsqueeze(1) + self.temporal_embed[:, :n_tubes].unsqueeze(2)
         x = x.reshape(b, n_tubes, self.patches_per_frame, self.embed_dim) + pos
         if keep_ind is not None:

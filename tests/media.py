@@ -27,6 +27,26 @@ def write_indexed_video(path, n=40, fps=8, size=(64, 48), codec="libx264", conta
     return path
 
 
+def write_noise_video(path, n=20, fps=8, size=(48, 40), seed=0):
+    """Smooth random colour blobs that drift over time: videos that differ from each other in content."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (n // 4 + 2, 4, 4, 3)).astype(np.float32)
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=fps)
+    stream.width, stream.height = size
+    stream.pix_fmt = "yuv420p"
+    for i in range(n):
+        a, t = divmod(i, 4)
+        grid = coarse[a] * (1 - t / 4) + coarse[a + 1] * (t / 4)
+        img = np.kron(grid, np.ones((size[1] // 4, size[0] // 4, 1))).astype(np.uint8)
+        for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    return path
+
+
 def frame_index(frame):
     """The index written by `write_indexed_video`, read back from a decoded (H, W, 3) frame."""
     w = frame.shape[1]

@@ -1,0 +1,195 @@
+"""End-to-end runs of the downstream entry points on tiny generated clips with a tiny encoder."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, TINY_ARGS, tiny_model
+from downstream.args import get_args
+from downstream.datasets import build_dataset, collate_clips
+from downstream.encoder import VideoClassifier, encoder_args, load_pretrained_encoder
+from downstream.extract_features import main as extract_main
+from downstream.finetune import main as finetune_main
+from downstream.metrics import video_retrieval_recall
+from downstream.zero_shot import main as zero_main
+from media import write_noise_video
+
+CLASSES = 3
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """An SSV2-layout folder (9 train, 6 val clips of 3 classes), a tiny pretraining checkpoint and its config."""
+    root = tmp_path_factory.mktemp("clips")
+    (root / "videos").mkdir()
+    train, val = [], []
+    for i in range(15):
+        write_noise_video(root / "videos" / f"{i}.mp4", n=18 + i, size=(48, 40), seed=i)
+        (train if i < 9 else val).append(f"{i}.mp4 {i % CLASSES}")
+    (root / "sthv2_train_list_videos.txt").write_text("\n".join(train) + "\n")
+    (root / "sthv2_val_list_videos.txt").write_text("\n".join(val) + "\n")
+    config = root / "tiny.json"
+    config.write_text(json.dumps({"arch": {"args": TINY_ARGS}}))
+    ckpt = root / "pretrained.pth"
+    pre = tiny_model(seed=5)
+    torch.save({"state_dict": {"module." + k: v for k, v in pre.state_dict().items()}}, ckpt)
+    return root, config, ckpt, pre
+
+
+def common_flags(root, config, ckpt, out):
+    return ["--model", str(config), "--finetune", str(ckpt), "--data_set", "SSV2", "--data_path", str(root),
+            "--nb_classes", str(CLASSES), "--input_size", "32", "--short_side_size", "32", "--batch_size", "4",
+            "--num_workers", "0", "--output_dir", str(out), "--reader", "pyav", "--device", "cpu"]
+
+
+def train_flags(epochs):
+    return ["--epochs", str(epochs), "--warmup_epochs", "1", "--lr", "1e-2", "--aa", "rand-m7-n2-mstd0.5-inc1",
+            "--test_num_segment", "2", "--test_num_crop", "2"]
+
+
+def log_epochs(out):
+    with open(out / "log.txt") as f:
+        return [json.loads(line)["epoch"] for line in f]
+
+
+def test_finetune_runs_tests_and_resumes(setup, tmp_path):
+    root, config, ckpt, _ = setup
+    out = tmp_path / "ft"
+    finetune_main(get_args("finetune", common_flags(root, config, ckpt, out) + train_flags(2)))
+    assert log_epochs(out) == [0, 1]
+    results = json.loads((out / "results.json").read_text())
+    assert results["videos"] == 6 and results["views"] == 6 * 2 * 2 and results["failed_views"] == 0
+    assert 0 <= results["Final top-1"] <= 100
+    assert {"checkpoint-last.pth", "checkpoint-1.pth", "args.json", "run.log"} <= set(os.listdir(out))
+    first = torch.load(out / "checkpoint-last.pth", weights_only=True)["model"]
+    # a longer run in the same folder resumes after the last finished epoch instead of starting over
+    finetune_main(get_args("finetune", common_flags(root, config, ckpt, out) + train_flags(3)))
+    assert log_epochs(out) == [0, 1, 2]
+    assert "resumed from" in (out / "run.log").read_text()
+    second = torch.load(out / "checkpoint-last.pth", weights_only=True)["model"]
+    assert not torch.equal(first["head.weight"], second["head.weight"])
+
+
+def test_linear_probe_trains_only_the_head(setup, tmp_path):
+    root, config, ckpt, pre = setup
+    out = tmp_path / "linear"
+    flags = common_flags(root, config, ckpt, out) + train_flags(1) + ["--opt", "sgd", "--weight_decay", "1e-9"]
+    finetune_main(get_args("linear", flags))
+    state = torch.load(out / "checkpoint-last.pth", weights_only=True)
+    for k, v in pre.video_model.state_dict().items():
+        assert torch.equal(state["model"][k], v), k
+    assert "exp_avg" in next(iter(state["optimizer"]["state"].values()))  # official rule: AdamW despite --opt sgd
+    fresh = VideoClassifier(CLASSES, **encoder_args(str(config), input_size=32))
+    assert not torch.equal(state["model"]["head.weight"], fresh.head.weight)
+
+
+def test_linear_probe_as_given_uses_sgd(setup, tmp_path):
+    root, config, ckpt, _ = setup
+    out = tmp_path / "linear_sgd"
+    flags = common_flags(root, config, ckpt, out) + train_flags(1) + ["--opt", "sgd", "--linear_optimizer",
+                                                                      "as_given", "--disable_eval_during_finetuning"]
+    finetune_main(get_args("linear", flags))
+    state = torch.load(out / "checkpoint-last.pth", weights_only=True)
+    assert "momentum_buffer" in next(iter(state["optimizer"]["state"].values()))
+
+
+def manual_recall(root, config, ckpt):
+    """Zero-shot R@K recomputed outside the entry point: features by hand, ranks by a full argsort."""
+    model = VideoClassifier(0, **encoder_args(str(config), input_size=32)).eval()
+    load_pretrained_encoder(model, ckpt)
+    data = build_dataset("SSV2", "validation", data_path=str(root), nb_classes=CLASSES, input_size=32,
+                         short_side_size=32, reader="pyav", val_sampling="center")
+    batch = collate_clips([data[i] for i in range(len(data))])
+    with torch.no_grad():
+        feats = torch.nn.functional.normalize(model.forward_features(batch["video"]), dim=-1)
+    sim = feats @ feats.T
+    sim.fill_diagonal_(-1000)
+    order = torch.argsort(sim, dim=1, descending=True)
+    hits = batch["label"][order] == batch["label"][:, None]
+    first = torch.where(hits.any(1), hits.float().argmax(1), torch.full_like(batch["label"], 10**6))
+    return {k: 100.0 * float((first < k).float().mean()) for k in (1, 5, 10)}
+
+
+def test_zero_shot_retrieval_matches_a_direct_computation(setup, tmp_path):
+    root, config, ckpt, _ = setup
+    out = tmp_path / "zero"
+    zero_main(get_args("zero", common_flags(root, config, ckpt, out) + ["--val_sampling", "center",
+                                                                        "--save_features"]))
+    results = json.loads((out / "results.json").read_text())
+    expected = manual_recall(root, config, ckpt)
+    for k in (1, 5, 10):
+        assert results[f"R@{k}"] == pytest.approx(expected[k])
+    saved = np.load(out / "features.npz")
+    assert saved["features"].shape == (6, TINY_ARGS["video_params"]["embed_dim"])
+    direct = video_retrieval_recall(torch.from_numpy(saved["features"]), torch.from_numpy(saved["labels"]))
+    assert direct["R1"] == pytest.approx(results["R@1"])
+
+
+def test_zero_shot_counts_unreadable_videos_instead_of_replacing_them(setup, tmp_path):
+    root, config, ckpt, _ = setup
+    broken = tmp_path / "broken"
+    (broken / "videos").mkdir(parents=True)
+    for name in os.listdir(root / "videos"):
+        os.symlink(root / "videos" / name, broken / "videos" / name)
+    (broken / "videos" / "bad.mp4").write_bytes(b"not a video")
+    (broken / "sthv2_val_list_videos.txt").write_text((root / "sthv2_val_list_videos.txt").read_text() + "bad.mp4 0\n")
+    zero_main(get_args("zero", common_flags(broken, config, ckpt, tmp_path / "zero")))
+    results = json.loads((tmp_path / "zero" / "results.json").read_text())
+    assert (results["videos"], results["failed"], results["failed_videos"]) == (6, 1, ["bad.mp4"])
+
+
+def test_zero_shot_over_two_processes_equals_one(setup, tmp_path):
+    root, config, ckpt, _ = setup
+    flags = common_flags(root, config, ckpt, tmp_path / "one") + ["--val_sampling", "center"]
+    zero_main(get_args("zero", flags))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    two = common_flags(root, config, ckpt, tmp_path / "two") + ["--val_sampling", "center"]
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+                    "-m", "downstream.run_class_zero", *two], check=True, cwd=ROOT, env=env, capture_output=True)
+    one_res = json.loads((tmp_path / "one" / "results.json").read_text())
+    two_res = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert two_res["videos"] == 6
+    for k in ("R@1", "R@5", "R@10"):
+        assert two_res[k] == pytest.approx(one_res[k])
+
+
+def test_extract_features_writes_one_vector_per_readable_video(setup, tmp_path):
+    root, config, ckpt, _ = setup
+    folder = tmp_path / "mine"
+    (folder / "sub").mkdir(parents=True)
+    write_noise_video(folder / "sub" / "a.mp4", n=30, size=(64, 48))  # decord rejects 48-px-wide frames
+    (folder / "broken.mp4").write_bytes(b"")
+    (folder / "notes.txt").write_text("not a video")
+    out = tmp_path / "feats.npz"
+    rc = extract_main(["--input", str(folder), "--output", str(out), "--finetune", str(ckpt), "--model", str(config),
+                       "--input_size", "32", "--short_side_size", "32", "--num_workers", "0", "--device", "cpu"])
+    saved = np.load(out)
+    assert rc == 0 and list(saved["paths"]) == [str(folder / "sub" / "a.mp4")]
+    assert len(saved["failed"]) == 1 and "broken.mp4" in saved["failed"][0]
+    model = VideoClassifier(0, **encoder_args(str(config), input_size=32)).eval()
+    load_pretrained_encoder(model, ckpt)
+    from downstream.extract_features import VideoFiles
+    with torch.no_grad():
+        expected = model.forward_features(VideoFiles([str(folder / "sub" / "a.mp4")], input_size=32,
+                                                     short_side_size=32)[0]["video"][None])
+    np.testing.assert_allclose(saved["features"], expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_arguments_are_checked(setup, tmp_path):
+    root, config, ckpt, _ = setup
+    with pytest.raises(SystemExit, match="--finetune is required"):
+        get_args("finetune", ["--output_dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--output_dir is required"):
+        get_args("zero", ["--finetune", str(ckpt)])
+    flags = common_flags(root, config, ckpt, tmp_path / "odd") + train_flags(1)
+    flags[flags.index("--batch_size") + 1] = "3"
+    with pytest.raises(ValueError, match="--batch_size must be even"):
+        finetune_main(get_args("finetune", flags))

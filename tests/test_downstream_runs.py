@@ -193,3 +193,40 @@ def test_arguments_are_checked(setup, tmp_path):
     flags[flags.index("--batch_size") + 1] = "3"
     with pytest.raises(ValueError, match="--batch_size must be even"):
         finetune_main(get_args("finetune", flags))
+
+
+def test_report_table_lists_each_run(tmp_path, capsys):
+    from downstream.report import main as report_main
+    (tmp_path / "z").mkdir()
+    (tmp_path / "z" / "results.json").write_text(json.dumps({"R@1": 12.5, "R@5": 40, "R@10": 60, "videos": 8}))
+    (tmp_path / "l").mkdir()
+    (tmp_path / "l" / "results.json").write_text(json.dumps({"Final top-1": 37.5, "Final Top-5": 100.0,
+                                                             "videos": 8}))
+    report_main([f"zero={tmp_path / 'z'}", f"linear={tmp_path / 'l'}"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| run | videos | R@1 | R@5 | R@10 | top-1 | top-5 |"
+    assert lines[2] == "| zero | 8 | 12.5 | 40.0 | 60.0 | - | - |"
+    assert lines[3] == "| linear | 8 | - | - | - | 37.5 | 100.0 |"
+    with pytest.raises(FileNotFoundError, match="no results.json"):
+        report_main([f"missing={tmp_path / 'nowhere'}"])
+
+
+@pytest.mark.parametrize("script", ["ft_ssv2.sh", "linear_ssv2.sh", "zero_ssv2.sh", "ft_k400.sh", "ft_ucf101.sh",
+                                    "ft_hmdb51.sh"])
+def test_recipe_scripts_pass_flags_the_entry_points_accept(tmp_path, script):
+    """Each script runs with a stand-in launcher that parses its flags with the real argument parser."""
+    (tmp_path / script).write_text(open(os.path.join(ROOT, "scripts", script)).read())
+    (tmp_path / "downstream_launch.sh").write_text(
+        f'#!/usr/bin/env bash\nexec {sys.executable} -c "import sys, json; from downstream.args import get_args; '
+        "proto = {'run_class_finetuning': 'finetune', 'run_class_linear': 'linear', 'run_class_zero': 'zero'}"
+        '[sys.argv[1]]; print(json.dumps(vars(get_args(proto, sys.argv[2:]))))" "$@"\n')
+    os.chmod(tmp_path / "downstream_launch.sh", 0o755)
+    env = {**os.environ, "PYTHONPATH": ROOT, "OUT": str(tmp_path / "out")}
+    done = subprocess.run(["bash", str(tmp_path / script), "--seed", "7"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    args = json.loads(done.stdout)
+    assert args["seed"] == 7 and args["output_dir"] == str(tmp_path / "out")  # extra flags pass through
+    if script == "linear_ssv2.sh":
+        assert (args["opt"], args["lr"], args["weight_decay"], args["epochs"]) == ("sgd", 0.1, 1e-9, 100)
+    if script == "ft_ssv2.sh":
+        assert (args["batch_size"], args["lr"], args["epochs"], args["test_num_segment"]) == (12, 1e-3, 50, 2)

@@ -1,16 +1,24 @@
 """Data-loader benchmark: YT-Temporal samples/s in one worker, against decoding the same frames alone.
 
-For each reader, and for the original and re-encoded copies of a corpus, it builds every sample of the split once
-(alignment from the cache, windows, frame indices, decoding, resize/crop/normalise, masking) and records how much
-of that time was spent opening and decoding video. The rest (alignment lookup, text assembly, transforms,
-masking) is the per-sample overhead the official loader spent three quarters of its time on.
+For each reader, and for the original and re-encoded copies of a corpus, it builds samples of the train split the
+way training does (alignment from the cache, windows, frame indices, decoding, resize/crop/normalise, masking),
+cycling through the videos epoch after epoch (new draws each epoch), and records how much of that time was spent
+opening, decoding and closing video. The rest (alignment lookup, text assembly, transforms, masking) is the per-sample
+overhead the official loader spent three quarters of its time on. Every measurement is repeated `--repeats` times
+(the machine may be shared): the tables give the median and the range.
+
+Two corpora: an existing one (`--data-dir`, e.g. the synthetic corpus: tiny 80x64 files) and, with
+`--realistic`, a few generated 640x360 / 30 fps H.264 videos with B-frames and sparse keyframes like real
+YT-Temporal clips (bench/realistic_corpus.py; about half a minute to write).
 
     python -m data_loader.synthetic --out data/synthetic         # if the corpus is not there yet
-    python bench/bench_loader.py --data-dir data/synthetic/YTTemporal --meta-dir data/synthetic/meta_data
+    python bench/bench_loader.py --data-dir data/synthetic/YTTemporal --meta-dir data/synthetic/meta_data \\
+        --realistic
 """
 import argparse
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -20,12 +28,13 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.realistic_corpus import write_corpus  # noqa: E402
 from data_loader.prepare import reencode_dataset  # noqa: E402
 from data_loader.yttemporal import YTTemporal  # noqa: E402
 
 
 class TimedReader:
-    """Wraps a reader; accumulates the seconds spent opening videos and decoding frames."""
+    """Wraps a reader; accumulates the seconds spent opening, decoding and closing videos."""
 
     def __init__(self, reader):
         self.reader, self.seconds = reader, 0.0
@@ -50,62 +59,98 @@ class TimedReader:
                 return self
 
             def __exit__(self, *exc):
+                t0 = time.perf_counter()
                 video.close()
+                timed.seconds += time.perf_counter() - t0
         return _Timed()
 
 
 def measure(data_dir, meta_dir, reader, samples, input_res):
+    """Build `samples` samples (video i % len, epoch i // len); returns (total seconds, decoding seconds)."""
     ds = YTTemporal(data_dir, meta_dir=meta_dir, reader=reader, input_res=input_res, split="train")
     ds.reader = TimedReader(ds.reader)
-    n = min(samples, len(ds))
     ds[0]  # warm-up: imports, first-call set-up
     ds.reader.seconds = 0.0
     start = time.perf_counter()
-    for i in range(n):
-        ds[i]
-    total = time.perf_counter() - start
-    decode = ds.reader.seconds
-    return {"samples_per_s": n / total, "decode_only_per_s": n / decode, "overhead": 1 - decode / total}
+    for i in range(samples):
+        ds.set_epoch(1 + i // len(ds))
+        ds[i % len(ds)]
+    return time.perf_counter() - start, ds.reader.seconds
+
+
+def _cell(values, fmt):
+    """'median (min-max)' of the repeated runs, or the value alone after one run."""
+    median = format(statistics.median(values), fmt)
+    return median if len(values) == 1 else f"{median} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
+def bench_copies(copies, meta_dir, readers, samples, input_res, repeats):
+    """Markdown rows, one per (copy, reader): medians and ranges over `repeats` runs."""
+    rows = ["| files | reader | samples/s | decoding alone (samples/s) | outside decoding (ms/sample) | "
+            "share outside decoding |", "|---|---|---|---|---|---|"]
+    for label, data_dir in copies:
+        for reader in readers:
+            runs = [measure(data_dir, meta_dir, reader, samples, input_res) for _ in range(repeats)]
+            rate = [samples / total for total, _ in runs]
+            decode_rate = [samples / decode for _, decode in runs]
+            outside_ms = [1000 * (total - decode) / samples for total, decode in runs]
+            share = [100 * (1 - decode / total) for total, decode in runs]
+            rows.append(f"| {label} | {reader} | {_cell(rate, '.1f')} | {_cell(decode_rate, '.1f')} | "
+                        f"{_cell(outside_ms, '.1f')} | {_cell(share, '.0f')}% |")
+            print(rows[-1], flush=True)
+    return rows
+
+
+def with_reencoded(data_dir, short_side, out_dir):
+    """[(label, dir)] for the original and, when `short_side`, a re-encoded copy written to `out_dir`."""
+    copies = [("original", data_dir)]
+    if short_side:
+        print(f"re-encoding {data_dir} (short side {short_side}, a keyframe every second) ...", flush=True)
+        _, errors = reencode_dataset(data_dir, out_dir, short_side)
+        if errors:
+            sys.exit("\n".join(errors))
+        copies.append((f"re-encoded {short_side}", out_dir))
+    return copies
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default="data/synthetic/YTTemporal")
+    p.add_argument("--data-dir", default="data/synthetic/YTTemporal", help="an existing corpus; '' skips it")
     p.add_argument("--meta-dir", default="data/synthetic/meta_data")
     p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--realistic", action="store_true", help="also generate and benchmark 640x360 / 30 fps videos")
+    p.add_argument("--realistic-videos", type=int, default=4)
+    p.add_argument("--realistic-samples", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--input-res", type=int, default=224)
     p.add_argument("--readers", nargs="+", default=["decord", "pyav", "cv2"])
-    p.add_argument("--short-side", type=int, default=256, help="re-encode size; 0 skips the re-encoded copy")
+    p.add_argument("--short-side", type=int, default=256, help="re-encode size; 0 skips the re-encoded copies")
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "loader.md"))
     args = p.parse_args()
     torch.set_num_threads(1)  # as in a DataLoader worker
 
-    copies = [("original", args.data_dir)]
-    tmp = None
-    if args.short_side:
-        tmp = tempfile.TemporaryDirectory()
-        print(f"re-encoding {args.data_dir} (short side {args.short_side}, a keyframe every second) ...", flush=True)
-        done, errors = reencode_dataset(args.data_dir, tmp.name, args.short_side)
-        if errors:
-            sys.exit("\n".join(errors))
-        copies.append((f"re-encoded {args.short_side}", tmp.name))
-    header = (f"YT-Temporal loader, one process (torch 1 thread), {args.samples} samples of 16 frames at "
-              f"{args.input_res}px, mask 0.75; {platform.machine()}, {os.cpu_count()} CPU cores")
-    rows = ["| files | reader | samples/s | decoding alone (samples/s) | share outside decoding |",
-            "|---|---|---|---|---|"]
-    print(header)
-    for label, data_dir in copies:
-        for reader in args.readers:
-            r = measure(data_dir, args.meta_dir, reader, args.samples, args.input_res)
-            rows.append(f"| {label} | {reader} | {r['samples_per_s']:.1f} | {r['decode_only_per_s']:.1f} | "
-                        f"{100 * r['overhead']:.0f}% |")
-            print(rows[-1], flush=True)
+    sections = [f"YT-Temporal loader, one process (torch 1 thread), 16 frames at {args.input_res}px, mask 0.75; "
+                f"{platform.machine()}, {os.cpu_count()} CPU cores; median (min-max) of {args.repeats} runs"]
+    print(sections[0])
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.data_dir:
+            title = f"{args.data_dir}: {args.samples} samples"
+            print(title, flush=True)
+            copies = with_reencoded(args.data_dir, args.short_side, os.path.join(tmp, "given-reencoded"))
+            rows = bench_copies(copies, args.meta_dir, args.readers, args.samples, args.input_res, args.repeats)
+            sections.append(title + "\n\n" + "\n".join(rows))
+        if args.realistic:
+            data_dir, meta_dir, summary = write_corpus(os.path.join(tmp, "realistic"), args.realistic_videos)
+            title = f"realistic corpus ({summary}): {args.realistic_samples} samples"
+            print(title, flush=True)
+            copies = with_reencoded(data_dir, args.short_side, os.path.join(tmp, "realistic-reencoded"))
+            rows = bench_copies(copies, meta_dir, args.readers, args.realistic_samples, args.input_res,
+                                args.repeats)
+            sections.append(title + "\n\n" + "\n".join(rows))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        f.write(header + "\n\n" + "\n".join(rows) + "\n")
-    print(f"table written to {args.out}")
-    if tmp:
-        tmp.cleanup()
+        f.write("\n\n".join(sections) + "\n")
+    print(f"tables written to {args.out}")
 
 
 if __name__ == "__main__":

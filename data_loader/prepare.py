@@ -77,9 +77,7 @@ def check_pair(job):
     data_dir, name, reader_name, min_duration = job
     result = {"name": name}
     try:
-        transcript = write_alignment_cache(annotation_path(data_dir, name))
-        with open(annotation_path(data_dir, name)) as f:
-            duration = float(json.load(f)["info"]["duration"])
+        transcript, duration = write_alignment_cache(annotation_path(data_dir, name))
         if duration < min_duration:
             return {**result, "reason": "too_short", "detail": f"{duration:.1f}s < {min_duration}s"}
         if len(transcript.times) and (transcript.times.min() < 0 or transcript.times.max() > duration):

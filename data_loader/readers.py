@@ -107,7 +107,7 @@ class _PyAVVideo(_OpenVideo):
                 else:
                     position = 0 if position is None else position + 1
                 if position in wanted:
-                    frames[position] = frame.reformat(format="rgb24").to_ndarray()  # faster than to_ndarray(format=...)
+                    frames[position] = frame.reformat(format="rgb24").to_ndarray()
                 if position >= last:
                     break
         except Exception as e:  # av.error.*

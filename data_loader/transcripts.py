@@ -324,12 +324,17 @@ def alignment_cache_path(annotation_path):
 
 
 def write_alignment_cache(annotation_path):
-    """Align one annotation and write its cache atomically (temporary file, then ``os.replace``)."""
+    """Align one annotation and write its cache atomically (temporary file, then ``os.replace``).
+
+    Returns (transcript, ``info.duration``) as :func:`load_transcript` does, so that a caller checking the pair
+    need not parse the annotation a second time.
+    """
     path = Path(annotation_path)
     annotation = _read_json(path)
     transcript = align_annotation(annotation, str(path))
-    payload = {"version": CACHE_VERSION, "duration": _duration(annotation, str(path)),
-               "times": transcript.times.tolist(), "words": transcript.words}
+    duration = _duration(annotation, str(path))
+    payload = {"version": CACHE_VERSION, "duration": duration, "times": transcript.times.tolist(),
+               "words": transcript.words}
     cache = alignment_cache_path(path)
     temporary = cache.with_name(f".{cache.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
@@ -338,7 +343,7 @@ def write_alignment_cache(annotation_path):
         os.replace(temporary, cache)
     finally:
         temporary.unlink(missing_ok=True)
-    return transcript
+    return transcript, duration
 
 
 def _read_cache(cache):

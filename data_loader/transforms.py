@@ -23,14 +23,22 @@ def normalize(x):
 
 
 class VideoTransform:
-    """uint8 frames (T, H, W, 3) -> float32 (T, 3, crop, crop)."""
+    """uint8 frames (T, H, W, 3) -> contiguous float32 (T, 3, crop, crop).
+
+    Frames stay uint8 through the resize and the crop; only the crop is converted, and the /255 and ImageNet
+    normalisation are folded into one multiply-add. Converting and normalising the crop took more time than the
+    resize itself (docs/benchmarks.md, "Data loader").
+    """
 
     def __init__(self, crop_size, train, resize_ratio=1.2):
         self.crop_size, self.train = crop_size, train
         self.short_side = int(crop_size * resize_ratio)
+        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        self._scale = 1 / (255 * std)  # (x / 255 - mean) / std == x * scale + offset
+        self._offset = -torch.tensor(IMAGENET_MEAN).view(3, 1, 1) / std
 
     def __call__(self, frames, rng):
-        x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
+        x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8, channels-last
         h, w = x.shape[-2:]
         if min(h, w) != self.short_side:
             if h <= w:
@@ -44,8 +52,9 @@ class VideoTransform:
             top, left = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
         else:
             top, left = int(round((h - c) / 2.0)), int(round((w - c) / 2.0))
-        x = x[..., top:top + c, left:left + c]
-        return normalize(x.float() / 255.0)
+        out = torch.empty((x.shape[0], 3, c, c), dtype=torch.float32)
+        out.copy_(x[..., top:top + c, left:left + c])  # uint8 -> float and channels-last -> contiguous in one pass
+        return out.mul_(self._scale).add_(self._offset)
 
 
 def random_resized_crop_params(h, w, rng, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)):

@@ -1,12 +1,14 @@
 """The preparation command: checking pairs, split files, the report, flat-folder linking, re-encoding."""
+import builtins
 import json
 import os
 
 import pytest
 
-from data_loader.prepare import main, prepare_yttemporal, reencode_video
+from data_loader.prepare import check_pair, main, prepare_yttemporal, reencode_video
 from data_loader.readers import get_reader
-from data_loader.transcripts import alignment_cache_path
+from data_loader.transcripts import alignment_cache_path, load_transcript
+from data_loader.yttemporal import annotation_path
 from media import frame_index, write_indexed_video, write_yt_corpus
 
 
@@ -39,6 +41,23 @@ def test_bad_pairs_are_dropped_with_reasons_and_good_ones_split(corpus, tmp_path
     assert json.load(open(os.path.join(meta, "prepare_report.json")))["dropped"] == 5
     ann = os.path.join(data_dir, "videos", "subset_0", "annotations", "v0.json")
     assert alignment_cache_path(ann).exists()
+
+
+def test_checking_a_pair_parses_its_annotation_once(corpus, monkeypatch):
+    data_dir, _ = corpus
+    name = "subset_0/data/v1.mp4"
+    opened, real_open = [], builtins.open
+
+    def recording_open(file, *args, **kwargs):
+        opened.append(os.fspath(file))
+        return real_open(file, *args, **kwargs)
+    monkeypatch.setattr(builtins, "open", recording_open)
+    result = check_pair((data_dir, name, "pyav", 8.0))
+    monkeypatch.undo()
+    assert result["reason"] is None and result["duration"] == 12.0 and result["words"] == 12
+    assert opened.count(annotation_path(data_dir, name)) == 1
+    transcript, duration = load_transcript(annotation_path(data_dir, name))  # from the cache just written
+    assert duration == 12.0 and transcript.words == [f"s{s}" for s in range(12)]
 
 
 def test_flat_folders_are_linked_into_the_official_layout(corpus, tmp_path):

@@ -370,7 +370,8 @@ def test_cache_round_trip(tmp_path):
     ann = annotation(subtitles=[{"word": w, "time": 0.1 * i + rng.random() / 7} for i, w in enumerate(words)],
                      denoised=[{"cleanasr": " ".join(perturbed(rng, words, "abcdef"))}])
     path = write(tmp_path / "vid.json", ann)
-    written = write_alignment_cache(path)
+    written, written_duration = write_alignment_cache(path)
+    assert written_duration == 12.75
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vid.aligned.json", "vid.json"]  # no temporary left
     payload = json.loads(alignment_cache_path(path).read_text(encoding="utf-8"))
     assert payload["version"] == CACHE_VERSION and set(payload) >= {"times", "words"}

@@ -1,6 +1,8 @@
 """Frame and image transforms: resize rule, crops shared across frames, normalisation."""
 import numpy as np
+import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from data_loader.transforms import IMAGENET_MEAN, IMAGENET_STD, ImageTransform, VideoTransform
@@ -49,6 +51,40 @@ def test_normalisation_uses_imagenet_statistics():
     for c in range(3):
         torch.testing.assert_close(out[:, c], torch.full((2, 32, 32), (128 / 255 - IMAGENET_MEAN[c]) /
                                                           IMAGENET_STD[c]))
+
+
+def full_frame_reference(clip, resized_hw, top, left, crop):
+    """The straightforward pipeline: resize whole frames (uint8, antialiased bilinear), crop, /255, normalise."""
+    x = torch.from_numpy(clip).permute(0, 3, 1, 2).contiguous()
+    x = F.interpolate(x, size=resized_hw, mode="bilinear", antialias=True, align_corners=False)
+    x = x[..., top:top + crop, left:left + crop].float() / 255
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return (x - mean) / std
+
+
+def textured_frames(t, h, w, seed):
+    """Noise over a smooth gradient: both fine detail (worst case for any resampling shortcut) and large areas."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 150, w)[None, :, None] + np.linspace(0, 60, h)[:, None, None]
+    return np.clip(ramp + rng.integers(0, 46, (t, h, w, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("h, w", [(90, 160), (64, 80), (100, 70)])  # downscale, upscale, portrait
+@pytest.mark.parametrize("train", [True, False])
+def test_output_matches_the_full_frame_resize_crop_normalise(h, w, train):
+    clip, crop, short = textured_frames(2, h, w, seed=h), 48, 57  # short side int(48 * 1.2)
+    resized = (short, int(short * w / h)) if h <= w else (int(short * h / w), short)
+    for seed in range(4):
+        if train:
+            draw = np.random.default_rng(seed)  # same draws in the same order: top, then left
+            top, left = int(draw.integers(0, resized[0] - crop + 1)), int(draw.integers(0, resized[1] - crop + 1))
+        else:
+            top, left = round((resized[0] - crop) / 2), round((resized[1] - crop) / 2)
+        out = VideoTransform(crop, train=train)(clip, np.random.default_rng(seed))
+        expected = full_frame_reference(clip, resized, top, left, crop)
+        assert out.shape == expected.shape and out.dtype == torch.float32 and out.is_contiguous()
+        # the fused multiply-add differs from (x / 255 - mean) / std by float rounding only
+        torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
 
 
 def test_image_transform_train_and_val_shapes_and_determinism():

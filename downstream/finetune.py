@@ -85,8 +85,23 @@ def main(args):
         cleanup()
 
 
+def evaluate_checkpoint(args, env, autocast):
+    """`--eval`: the multi-view test of a fine-tuned checkpoint (default: checkpoint-best.pth in --output_dir)."""
+    path = args.resume or os.path.join(args.output_dir, "checkpoint-best.pth")
+    model, _ = build_model(args, dataset(args, "validation").nb_classes)
+    model.load_state_dict(read_checkpoint(path)["model"])
+    log.info("evaluating %s", path)
+    results = test(args, model.to(env.device), env, autocast)
+    if env.is_main:
+        write_json(os.path.join(args.output_dir, "results.json"), results)
+        log.info("final test of %s: top-1 %.2f, top-5 %.2f", path, results["Final top-1"], results["Final Top-5"])
+    return results
+
+
 def run(args, env):
     autocast = autocast_dtype(args.precision, env.device)
+    if args.eval:
+        return evaluate_checkpoint(args, env, autocast)
     train_data = dataset(args, "train", TrainAugment(
         input_size=args.input_size, auto_augment=None if args.aa == "none" else args.aa,
         interpolation=args.train_interpolation, flip=dataset_spec(args.data_set)[1].flip, reprob=args.reprob,
@@ -130,15 +145,6 @@ def run(args, env):
 
     start_epoch, best = 0, None
     resume = args.resume or (latest_checkpoint(args.output_dir) if args.auto_resume else None)
-    if args.eval:
-        path = args.resume or os.path.join(args.output_dir, "checkpoint-best.pth")
-        model.load_state_dict(read_checkpoint(path)["model"])
-        log.info("evaluating %s", path)
-        results = test(args, model, env, autocast)
-        if env.is_main:
-            write_json(os.path.join(args.output_dir, "results.json"), results)
-            log.info("final test: %s", results)
-        return results
     if resume:
         ckpt = read_checkpoint(resume)
         model.load_state_dict(ckpt["model"])
@@ -149,6 +155,10 @@ def run(args, env):
         start_epoch, best = ckpt["epoch"] + 1, ckpt.get("best_acc1")
         log.info("resumed from %s at epoch %d", resume, start_epoch)
 
+    writer = None
+    if args.log_dir and env.is_main:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(args.log_dir)
     val_loader = None
     if not args.disable_eval_during_finetuning:
         val_loader = eval_loader(args, dataset(args, "validation"), env, int(1.5 * args.batch_size))
@@ -169,6 +179,9 @@ def run(args, env):
             log.info("epoch %d: %s", epoch, stats)
             with open(os.path.join(args.output_dir, "log.txt"), "a") as f:
                 f.write(json.dumps(stats) + "\n")
+            for key, value in stats.items():
+                if writer is not None and isinstance(value, (int, float)) and key != "epoch":
+                    writer.add_scalar(key, value, epoch)
             if args.save_ckpt:
                 save(os.path.join(args.output_dir, "checkpoint-last.pth"), model, optimizer, scaler, epoch, best,
                      args)
@@ -178,6 +191,8 @@ def run(args, env):
                 if improved:
                     save(os.path.join(args.output_dir, "checkpoint-best.pth"), model, optimizer, scaler, epoch,
                          best, args)
+    if writer is not None:
+        writer.close()
     # The official reports the multi-view test of the last epoch's weights (not the best ones).
     results = test(args, model, env, autocast)
     results["best_val_acc1"] = best

@@ -73,6 +73,13 @@ def test_finetune_runs_tests_and_resumes(setup, tmp_path):
     assert "resumed from" in (out / "run.log").read_text()
     second = torch.load(out / "checkpoint-last.pth", weights_only=True)["model"]
     assert not torch.equal(first["head.weight"], second["head.weight"])
+    # --eval re-tests a checkpoint: the last one gives the numbers the run reported
+    final = json.loads((out / "results.json").read_text())
+    finetune_main(get_args("finetune", common_flags(root, config, ckpt, out) + train_flags(3) + [
+        "--eval", "--resume", str(out / "checkpoint-last.pth")]))
+    again = json.loads((out / "results.json").read_text())
+    assert (again["Final top-1"], again["Final Top-5"], again["videos"]) == \
+        (final["Final top-1"], final["Final Top-5"], final["videos"])
 
 
 def test_linear_probe_trains_only_the_head(setup, tmp_path):
@@ -92,8 +99,10 @@ def test_linear_probe_as_given_uses_sgd(setup, tmp_path):
     root, config, ckpt, _ = setup
     out = tmp_path / "linear_sgd"
     flags = common_flags(root, config, ckpt, out) + train_flags(1) + ["--opt", "sgd", "--linear_optimizer",
-                                                                      "as_given", "--disable_eval_during_finetuning"]
+                                                                      "as_given", "--disable_eval_during_finetuning",
+                                                                      "--log_dir", str(tmp_path / "tb")]
     finetune_main(get_args("linear", flags))
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "tb"))
     state = torch.load(out / "checkpoint-last.pth", weights_only=True)
     assert "momentum_buffer" in next(iter(state["optimizer"]["state"].values()))
 

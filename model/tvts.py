@@ -17,7 +17,8 @@ from .video_transformer import ARCH_PRESETS, VideoTransformer
 log = logging.getLogger(__name__)
 
 VIT_OVERRIDE_KEYS = ("img_size", "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "tubelet_size")
-VIDEO_PARAM_KEYS = ("arch_config", "num_frames", "mae_checkpoint", "mae_inflation") + VIT_OVERRIDE_KEYS
+VIDEO_PARAM_KEYS = ("arch_config", "num_frames", "mae_checkpoint", "mae_inflation",
+                    "temporal_embed_std") + VIT_OVERRIDE_KEYS
 SORT_PARAM_KEYS = ("depth", "num_heads", "mlp_ratio")
 
 
@@ -51,7 +52,9 @@ class TVTS(nn.Module):
     video_params: `arch_config` preset (only `base_patch16_224`), `num_frames` (sizes `temporal_embed`: one slot
         per 2 frames), optional overrides of the preset (`img_size`, `patch_size`, `embed_dim`, `depth`,
         `num_heads`, `mlp_ratio`, `tubelet_size`), `mae_checkpoint` (ImageMAE encoder file used when
-        `load_checkpoint` is empty; "" leaves the random init) and `mae_inflation` ("repeat", official, or "mean").
+        `load_checkpoint` is empty; "" leaves the random init), `mae_inflation` ("repeat", official, or "mean")
+        and `temporal_embed_std` (0: `temporal_embed` starts at zero, official; > 0: trunc-normal with that std, so
+        tokens carry their time slot from the first step; see docs/faithfulness.md).
     text_params: `model` (HF hub name or local directory), `pretrained`, `config` (overrides), `input` (unused).
     projection: "minimal" (text ReLU+Linear, video Linear) or "" (identity); projection_dim: 256.
     load_checkpoint: a full TVTS checkpoint (official or ours) loaded strictly after building; MAE is skipped.
@@ -75,7 +78,9 @@ class TVTS(nn.Module):
         arch = video_params.get("arch_config", "base_patch16_224")
         vit_args = {**ARCH_PRESETS[arch], **{k: video_params[k] for k in VIT_OVERRIDE_KEYS if k in video_params}}
         self.video_model = VideoTransformer(num_frames=video_params.get("num_frames", 16), attention=attention,
-                                            grad_checkpointing=grad_checkpointing, **vit_args)
+                                            grad_checkpointing=grad_checkpointing,
+                                            temporal_embed_std=video_params.get("temporal_embed_std", 0.0),
+                                            **vit_args)
         video_dim = self.video_model.embed_dim
         mae = video_params.get("mae_checkpoint", "")
         if not load_checkpoint:

@@ -30,7 +30,7 @@ class TubeletEmbed(nn.Module):
 class VideoTransformer(nn.Module):
     def __init__(self, img_size=224, patch_size=16, in_chans=3, embed_dim=768, depth=12, num_heads=12,
                  mlp_ratio=4.0, qkv_bias=True, num_frames=16, tubelet_size=2, attention="sdpa",
-                 grad_checkpointing=False, drop_path_rate=0.0):
+                 grad_checkpointing=False, drop_path_rate=0.0, temporal_embed_std=0.0):
         super().__init__()
         if img_size % patch_size:
             raise ValueError(f"img_size={img_size} is not a multiple of patch_size={patch_size}")
@@ -52,11 +52,12 @@ class VideoTransformer(nn.Module):
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, attention=attention, drop_path=rate)
             for rate in rates)
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        self._init_weights()
+        self._init_weights(temporal_embed_std)
 
-    def _init_weights(self):
+    def _init_weights(self, temporal_embed_std):
         # Official order: trunc-normal CLS and pos_embed, then Linear/LayerNorm init; the Conv3d keeps
-        # PyTorch's default and temporal_embed stays zero.
+        # PyTorch's default and temporal_embed stays zero unless temporal_embed_std > 0 (drawn last, so every
+        # other tensor gets the same values either way).
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         for m in self.modules():
@@ -67,6 +68,8 @@ class VideoTransformer(nn.Module):
             elif isinstance(m, nn.LayerNorm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        if temporal_embed_std > 0:
+            nn.init.trunc_normal_(self.temporal_embed, std=temporal_embed_std)
 
     def _check_inputs(self, video, keep_ind):
         if video.ndim != 5 or video.shape[2] != self.in_chans:

@@ -89,6 +89,19 @@ def test_official_initialisation():
     assert torch.equal(vit.blocks[0].norm1.weight, torch.ones(64))
 
 
+def test_temporal_embed_std_draws_only_the_temporal_embedding():
+    """The demo's switch: a random temporal_embed breaks the symmetry between time slots from the first step;
+    every other tensor keeps the values of the official (zero) initialisation."""
+    torch.manual_seed(3)
+    official = VideoTransformer(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4)
+    torch.manual_seed(3)
+    drawn = VideoTransformer(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, temporal_embed_std=0.5)
+    t = drawn.temporal_embed.detach()
+    assert 0.4 < t.std() < 0.6 and t.abs().max() <= 2.0 and torch.count_nonzero(t) == t.numel()
+    a, b = official.state_dict(), drawn.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if k != "temporal_embed")
+
+
 @pytest.mark.parametrize("x, keep, message", [
     (torch.zeros(2, 16, 3, 48, 48), None, "32x32"),
     (torch.zeros(2, 16, 32, 32), None, r"\(B, T, 3, H, W\)"),

@@ -1,0 +1,35 @@
+"""`scripts/demo.sh` end to end on a tiny corpus: corpus, checks, pretraining, downstream runs and both reports."""
+import os
+import re
+import subprocess
+
+from conftest import ROOT
+
+
+def test_demo_script_runs_every_stage_and_prints_both_reports(tmp_path):
+    data, results = tmp_path / "synthetic", tmp_path / "results"
+    env = {**os.environ, "DATA": str(data), "NUM_VIDEOS": "12", "NUM_CLIPS": "24", "PROBE_EPOCHS": "1"}
+    done = subprocess.run(
+        ["bash", os.path.join(ROOT, "scripts", "demo.sh"), "trainer.epochs=1", "trainer.val_every=1",
+         f"trainer.save_dir={results}", "trainer.tensorboard=false",
+         "data_loader.0.args.video_params.decoded_cache_mb=64"],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "== making the synthetic corpus in " + str(data) in out
+    assert re.search(r"\| YTTemporal sort accuracy per transcript \(%\) \| [\d.]+ \| [\d.]+ \| 25\.0 \|", out)
+    for row in ("zero-shot, pretrained", "zero-shot, untrained", "linear probe, pretrained", "linear probe, untrained"):
+        assert re.search(rf"^\| {row} \| \d+ \|", out, re.M), row
+    run = next(p for p in (results / "demo-cpu").iterdir())
+    assert {"zero_pretrained", "zero_untrained", "linear_pretrained", "linear_untrained"} == set(
+        os.listdir(run / "downstream"))
+    # the pretrained runs loaded this run's checkpoint; the untrained ones none
+    assert "checkpoint-epoch1.pth" in (run / "downstream" / "zero_pretrained" / "run.log").read_text()
+    assert "randomly initialised" in (run / "downstream" / "zero_untrained" / "run.log").read_text()
+    # a second run reuses the corpus instead of making it again
+    again = subprocess.run(
+        ["bash", os.path.join(ROOT, "scripts", "demo.sh"), "trainer.epochs=1", f"trainer.save_dir={results}",
+         "trainer.tensorboard=false", "trainer.init_val=false", "data_loader.0.args.video_params.decoded_cache_mb=0"],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "making the synthetic corpus" not in again.stdout

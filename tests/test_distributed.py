@@ -46,6 +46,7 @@ def _worker(rank, world, port, mode, out):
     if rank == 0:
         torch.save({"grads": {n: p.grad for n, p in model.named_parameters() if p.grad is not None},
                     "rows": rows}, out)
+    del net, text, video, logits, loss  # cleanup() collects the DDP wrapper before destroying the group
     cleanup()
 
 

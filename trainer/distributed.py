@@ -4,6 +4,7 @@ Works under `torchrun` (RANK, WORLD_SIZE, LOCAL_RANK), under SLURM `srun` (SLURM
 SLURM_LOCALID, with MASTER_ADDR/MASTER_PORT set by the job script), or as one plain process. NCCL on GPUs,
 gloo on CPU. Only global rank 0 writes files.
 """
+import gc
 import os
 from dataclasses import dataclass
 
@@ -56,8 +57,12 @@ def init_distributed(device=None):
 
 
 def cleanup():
-    """Leave the process group together: a rank tearing down while another still talks aborts the job (gloo)."""
+    """Leave the process group together: a rank tearing down while another still talks aborts the job (gloo).
+
+    Unreachable DDP wrappers are collected first: each keeps the group's C++ object alive, and one destroyed later,
+    during interpreter shutdown, aborts the process ("terminate called without an active exception")."""
     if dist.is_initialized():
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
 

@@ -48,6 +48,9 @@ def measure(args, workers):
     torch.set_num_threads(args.threads)
     env = init_distributed(cfg["trainer"]["device"] or None)
     trainer = Trainer(cfg, env, run_dir)
+    if args.warmup + args.steps > len(trainer.train_loader):
+        raise SystemExit(f"--warmup + --steps = {args.warmup + args.steps} exceeds the {len(trainer.train_loader)} "
+                         "iterations of one epoch of this corpus")
     trainer.train_loader.set_epoch(1)
     trainer.model.train()
     sync = torch.cuda.synchronize if env.device.type == "cuda" else (lambda: None)
@@ -66,14 +69,14 @@ def measure(args, workers):
     return {"workers": workers, "clips_per_s": clips / total, "s_per_step": total / args.steps,
             "data_share": data_s / total, "model_s_per_step": model_s / args.steps,
             "batch": cfg["data_loader"][0]["args"]["batch_size"],
-            "frames": cfg["data_loader"][0]["args"]["video_params"]["input_res"]}
+            "px": cfg["data_loader"][0]["args"]["video_params"]["input_res"]}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-c", "--config", default=os.path.join(ROOT, "configs", "demo-cpu.json"))
     p.add_argument("--preset", choices=["config", "full"], default="config",
-                   help="full: paper-size model on the config's data (see the module docstring)")
+                   help="full: paper-size model on the data of a demo-style config (see the module docstring)")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1], help="DataLoader worker counts to compare")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--warmup", type=int, default=5)
@@ -88,7 +91,7 @@ def main():
             f"{' '.join(args.overrides) or 'none'}")
     lines = [head, "", "| workers | batch | px | clips/s | s/step | model s/step | waiting for data |",
              "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['workers']} | {r['batch']} | {r['frames']} | {r['clips_per_s']:.1f} | {r['s_per_step']:.3f} | "
+    lines += [f"| {r['workers']} | {r['batch']} | {r['px']} | {r['clips_per_s']:.1f} | {r['s_per_step']:.3f} | "
               f"{r['model_s_per_step']:.3f} | {100 * r['data_share']:.0f}% |" for r in rows]
     table = "\n".join(lines)
     print(table)

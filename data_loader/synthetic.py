@@ -21,9 +21,10 @@ things, and every shot shows one large object (0.85 of the frame height) so that
 shows its colour. Videos last whole seconds: the official loader estimates the frame rate as frame count /
 int(duration), which on a fractional duration drifts the sampled frames by up to a second against the transcript
 times, a whole shot here. The corpus has 1,000 videos, and the 900 training videos are each seen a few dozen times
-in the demo. On an earlier design (300 videos, colours from a per-video palette of 6 of 10, smaller objects) the
-sort head learned each training video's transcripts by heart instead (56% sort accuracy on training clips, 22% on
-validation clips, with ideal text features). See docs/benchmarks.md for what the demo learns on this one.
+in the demo. On an earlier design (300 videos, colours from a per-video palette of 6 of 10, smaller objects; never
+landed) the sort head learned each training video's transcripts by heart instead (56% sort accuracy on training
+clips, 22% on validation clips, with ideal text features). See docs/benchmarks.md for what the demo learns on this
+one.
 """
 import argparse
 import json

@@ -37,6 +37,9 @@ def check_arch_args(video_params, text_params, projection="minimal", sort_params
         raise ValueError(f"arch.args.attention must be one of {ATTENTION_IMPLS}, got {attention!r}")
     if video_params.get("mae_inflation", "repeat") not in MAE_INFLATIONS:
         raise ValueError(f"arch.args.video_params.mae_inflation must be one of {MAE_INFLATIONS}")
+    std = video_params.get("temporal_embed_std", 0.0)
+    if isinstance(std, bool) or not isinstance(std, (int, float)) or std < 0:
+        raise ValueError(f"arch.args.video_params.temporal_embed_std must be a number >= 0, got {std!r}")
     if video_params.get("arch_config", "base_patch16_224") not in ARCH_PRESETS:
         raise ValueError(f"arch.args.video_params.arch_config {video_params['arch_config']!r} is unknown; known: "
                          f"{list(ARCH_PRESETS)}")
@@ -53,8 +56,8 @@ class TVTS(nn.Module):
         per 2 frames), optional overrides of the preset (`img_size`, `patch_size`, `embed_dim`, `depth`,
         `num_heads`, `mlp_ratio`, `tubelet_size`), `mae_checkpoint` (ImageMAE encoder file used when
         `load_checkpoint` is empty; "" leaves the random init), `mae_inflation` ("repeat", official, or "mean")
-        and `temporal_embed_std` (0: `temporal_embed` starts at zero, official; > 0: trunc-normal with that std, so
-        tokens carry their time slot from the first step; see docs/faithfulness.md).
+        and `temporal_embed_std` (0: `temporal_embed` starts at zero, official; > 0: normal with that std, cut at
+        +-2, so tokens carry their time slot from the first step; see docs/faithfulness.md).
     text_params: `model` (HF hub name or local directory), `pretrained`, `config` (overrides), `input` (unused).
     projection: "minimal" (text ReLU+Linear, video Linear) or "" (identity); projection_dim: 256.
     load_checkpoint: a full TVTS checkpoint (official or ours) loaded strictly after building; MAE is skipped.

@@ -198,8 +198,8 @@ def test_text_carries_no_order(corpus):
 
 def test_colour_words_of_transcript_windows_recover_their_order(corpus):
     """The sort task is learnable: an ideal matcher that places each window's named colours among the shots of
-    four 3 s windows (1 s gaps) finds the right window far above chance (0.25). With per-video palettes (4 or 6
-    colours of the ten), windows named most of their video's colours and this matcher stayed far lower."""
+    four 3 s windows (1 s gaps) finds the right window far above chance (0.25). With per-video palettes (4 of 6
+    colours, or 6 of 10), windows named most of their video's colours and this matcher stayed far lower."""
     out, _ = corpus
     right = []
     for _, annotation in _videos(out):

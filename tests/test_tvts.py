@@ -115,6 +115,8 @@ def test_identity_projection():
     ({"sort_params": {"width": 3}}, "sort_params"),
     ({"video_params": {"num_frame": 16}}, "video_params"),
     ({"video_params": {"arch_config": "large_patch14"}}, "arch_config"),
+    ({"video_params": {"temporal_embed_std": -0.5}}, "temporal_embed_std"),
+    ({"video_params": {"temporal_embed_std": "0.5"}}, "temporal_embed_std"),
     ({"text_params": {"model": "t5-small", "pretrained": False}}, "model_type"),
     ({"video_params": {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 4}},
      "widths must match"),

@@ -1,1 +1,2 @@
-"""The distributed training loop and what only training needs. Not built yet."""
+"""The distributed pretraining loop and what only training needs: config validation, optimiser and schedule,
+gathering, evaluation, checkpoints and run reports."""

@@ -33,3 +33,11 @@ def test_demo_script_runs_every_stage_and_prints_both_reports(tmp_path):
         env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "making the synthetic corpus" not in again.stdout
+
+
+def test_demo_script_never_writes_into_a_folder_that_holds_something_else(tmp_path):
+    (tmp_path / "mine.txt").write_text("not a synthetic corpus")
+    done = subprocess.run(["bash", os.path.join(ROOT, "scripts", "demo.sh")], env={**os.environ, "DATA": str(tmp_path)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "holds no synthetic corpus" in done.stderr
+    assert os.listdir(tmp_path) == ["mine.txt"]

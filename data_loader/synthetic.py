@@ -295,9 +295,9 @@ def _make_video(task):
     out_dir, seed, index = task
     rng = _rng(seed, 0, index)
     video_id = _video_id(rng)
-    num_frames = int(rng.integers(MIN_SECONDS, MAX_SECONDS + 1)) * FPS  # whole seconds (module docstring)
-    duration = num_frames / FPS
-    shots = _plan_shots(rng, num_frames // FPS)
+    seconds = int(rng.integers(MIN_SECONDS, MAX_SECONDS + 1))  # whole seconds (module docstring)
+    num_frames, duration = seconds * FPS, float(seconds)
+    shots = _plan_shots(rng, seconds)
     subtitles, denoised = _narrate(shots, rng)
     background = _background(rng)
 

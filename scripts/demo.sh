@@ -9,8 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-data/synthetic}
 # (re)make it when absent or written by an older design of the generator (see DESIGN in data_loader/synthetic.py)
-DESIGN=$(python -c "from data_loader.synthetic import DESIGN; print(DESIGN)")
-if [ ! -f "$DATA/meta_data/prepare_report.json" ] || ! grep -qs "\"design\": $DESIGN," "$DATA/corpus.json"; then
+CURRENT="import json, sys; from data_loader.synthetic import DESIGN
+sys.exit(json.load(open(sys.argv[1]))['design'] != DESIGN)"
+if [ ! -f "$DATA/meta_data/prepare_report.json" ] || ! python -c "$CURRENT" "$DATA/corpus.json" 2>/dev/null; then
     if [ -f "$DATA/tokenizer/vocab.txt" ] || [ -f "$DATA/corpus.json" ]; then  # an older synthetic corpus: replace it
         rm -rf "$DATA/YTTemporal" "$DATA/meta_data" "$DATA/ssv2" "$DATA/tokenizer" "$DATA/corpus.json"
     elif [ -n "$(ls -A "$DATA" 2>/dev/null)" ]; then

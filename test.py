@@ -15,9 +15,10 @@ import torch
 from data_loader.collate import load_tokenizer
 from model import TVTS, load_tvts_checkpoint
 from trainer.config import DEFAULTS, validate_config
-from trainer.distributed import cleanup, init_distributed
+from utils.distributed import cleanup, init_distributed
 from trainer.evaluation import evaluate, format_results
-from trainer.trainer import AUTOCAST_DTYPES, build_loaders, tokenizer_name
+from trainer.trainer import build_loaders, tokenizer_name
+from utils.amp import autocast_dtype
 from utils.config import ConfigError, apply_overrides, fill_defaults, load_config
 
 
@@ -59,7 +60,7 @@ def main(argv=None):
         loaders = build_loaders(cfg, tokenizer, env, split="val")
         names = [e["args"]["dataset_name"] for e in cfg["data_loader"]]
         with torch.inference_mode():
-            results = evaluate(model, loaders, names, env.device, AUTOCAST_DTYPES[cfg["trainer"]["precision"]])
+            results = evaluate(model, loaders, names, env.device, autocast_dtype(cfg["trainer"]["precision"]))
     finally:
         cleanup()
     if env.is_main:

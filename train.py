@@ -10,7 +10,7 @@ import time
 import torch
 
 from trainer.config import DEFAULTS, validate_config
-from trainer.distributed import cleanup, init_distributed
+from utils.distributed import cleanup, init_distributed
 from trainer.trainer import Trainer
 from utils.config import ConfigError, apply_overrides, fill_defaults, load_config
 

@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import train  # noqa: E402
-from trainer.distributed import init_distributed  # noqa: E402
+from utils.distributed import init_distributed  # noqa: E402
 from trainer.trainer import Trainer  # noqa: E402
 
 FULL = ["arch.args.video_params.img_size=224", "arch.args.video_params.patch_size=16",

@@ -21,6 +21,8 @@ from multiprocessing import Pool
 import numpy as np
 from tqdm import tqdm
 
+from utils.io import atomic_path
+
 from .readers import VideoReadError, get_reader
 from .transcripts import AnnotationError, write_alignment_cache
 from .yttemporal import annotation_path
@@ -143,7 +145,7 @@ def reencode_video(src, dst, short_side=256, keyframe_seconds=1.0, crf=23):
     `keyframe_seconds`, keeping the frame rate and frame count; sparse frame access gets much cheaper."""
     import av
     os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
-    with av.open(src) as inp, av.open(dst + ".tmp.mp4", "w") as out:
+    with atomic_path(dst, suffix=".mp4") as tmp, av.open(src) as inp, av.open(tmp, "w") as out:
         istream = inp.streams.video[0]
         rate = istream.average_rate or istream.guessed_rate
         scale = min(1.0, short_side / min(istream.width, istream.height))
@@ -160,7 +162,6 @@ def reencode_video(src, dst, short_side=256, keyframe_seconds=1.0, crf=23):
                 out.mux(packet)
         for packet in ostream.encode():
             out.mux(packet)
-    os.replace(dst + ".tmp.mp4", dst)
 
 
 def _reencode_job(job):

@@ -13,14 +13,14 @@ forms of the words inside a time window (spec 3.1, 3.2). This module gives the s
 """
 import json
 import math
-import os
-import secrets
 import string
 from dataclasses import dataclass
 from pathlib import Path
 
 import ftfy
 import numpy as np
+
+from utils.io import atomic_path
 
 CACHE_VERSION = 1
 # Cost of a (ASR, de-noised) pair outside the band. The cell is still a legal DTW cell (tslearn is called with
@@ -324,7 +324,7 @@ def alignment_cache_path(annotation_path):
 
 
 def write_alignment_cache(annotation_path):
-    """Align one annotation and write its cache atomically (temporary file, then ``os.replace``).
+    """Align one annotation and write its cache atomically.
 
     Returns (transcript, ``info.duration``) as :func:`load_transcript` does, so that a caller checking the pair
     need not parse the annotation a second time.
@@ -335,14 +335,9 @@ def write_alignment_cache(annotation_path):
     duration = _duration(annotation, str(path))
     payload = {"version": CACHE_VERSION, "duration": duration, "times": transcript.times.tolist(),
                "words": transcript.words}
-    cache = alignment_cache_path(path)
-    temporary = cache.with_name(f".{cache.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
+    with atomic_path(alignment_cache_path(path)) as temporary:
         with open(temporary, "x", encoding="utf-8") as f:
             json.dump(payload, f)
-        os.replace(temporary, cache)
-    finally:
-        temporary.unlink(missing_ok=True)
     return transcript, duration
 
 

@@ -13,13 +13,31 @@ import torchvision.transforms.v2.functional as TF
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+CROP_TRIES = 10
 
 
-def normalize(x):
-    """float (..., 3, H, W) in [0, 1] -> ImageNet-normalised."""
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x - mean) / std
+def _channel_shape(ndim, channel_dim):
+    shape = [1] * ndim
+    shape[channel_dim] = 3
+    return shape
+
+
+def imagenet_affine(ndim, channel_dim=-3):
+    """(scale, offset) with `uint8 * scale + offset == (uint8 / 255 - mean) / std`, shaped to broadcast over a
+    tensor of `ndim` dimensions whose colour axis is `channel_dim`."""
+    shape = _channel_shape(ndim, channel_dim)
+    std = torch.tensor(IMAGENET_STD).view(shape)
+    return 1 / (255 * std), -torch.tensor(IMAGENET_MEAN).view(shape) / std
+
+
+def normalize(x, channel_dim=-3):
+    """ImageNet normalisation of uint8 pixels (0-255) or float pixels (0-1); float32 out. The /255 of uint8 input
+    is folded into one multiply-add."""
+    if x.dtype == torch.uint8:
+        scale, offset = imagenet_affine(x.ndim, channel_dim)
+        return x.float().mul_(scale).add_(offset)
+    shape = _channel_shape(x.ndim, channel_dim)
+    return (x - torch.tensor(IMAGENET_MEAN).view(shape)) / torch.tensor(IMAGENET_STD).view(shape)
 
 
 class VideoTransform:
@@ -33,9 +51,7 @@ class VideoTransform:
     def __init__(self, crop_size, train, resize_ratio=1.2):
         self.crop_size, self.train = crop_size, train
         self.short_side = int(crop_size * resize_ratio)
-        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-        self._scale = 1 / (255 * std)  # (x / 255 - mean) / std == x * scale + offset
-        self._offset = -torch.tensor(IMAGENET_MEAN).view(3, 1, 1) / std
+        self._scale, self._offset = imagenet_affine(3)
 
     def __call__(self, frames, rng):
         x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8, channels-last
@@ -57,24 +73,27 @@ class VideoTransform:
         return out.mul_(self._scale).add_(self._offset)
 
 
-def random_resized_crop_params(h, w, rng, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)):
-    """torchvision's RandomResizedCrop box rule (10 tries, then a centre crop), drawn from `rng`."""
-    area = h * w
-    log_ratio = np.log(ratio)
-    for _ in range(10):
-        target = area * rng.uniform(*scale)
+def random_resized_crop_box(height, width, scale, ratio, rng):
+    """torchvision's RandomResizedCrop box, drawn from `rng`: (top, left, h, w) with the area fraction ~ U(scale)
+    and the aspect (w/h) log-uniform in `ratio`, 10 tries, then the centre crop of the whole frame clamped to the
+    ratio range."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(CROP_TRIES):
+        target_area = rng.uniform(*scale) * area
         aspect = math.exp(rng.uniform(*log_ratio))
-        cw, ch = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
-        if 0 < cw <= w and 0 < ch <= h:
-            return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
-    in_ratio = w / h
-    if in_ratio < ratio[0]:
-        cw, ch = w, int(round(w / ratio[0]))
-    elif in_ratio > ratio[1]:
-        ch, cw = h, int(round(h * ratio[1]))
+        w = int(round(math.sqrt(target_area * aspect)))
+        h = int(round(math.sqrt(target_area / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    frame_ratio = width / height
+    if frame_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif frame_ratio > max(ratio):
+        w, h = int(round(height * max(ratio))), height
     else:
-        cw, ch = w, h
-    return (h - ch) // 2, (w - cw) // 2, ch, cw
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
 
 
 class ImageTransform:
@@ -86,7 +105,7 @@ class ImageTransform:
     def __call__(self, image, rng):
         x = torch.as_tensor(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
         if self.train:
-            top, left, ch, cw = random_resized_crop_params(*x.shape[-2:], rng)
+            top, left, ch, cw = random_resized_crop_box(*x.shape[-2:], (0.5, 1.0), (3 / 4, 4 / 3), rng)
             x = TF.resized_crop(x, top, left, ch, cw, [self.size, self.size], antialias=False)
             if rng.random() < 0.5:
                 x = x.flip(-1)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from trainer.distributed import init_distributed
+from utils.distributed import init_distributed
 
 from .datasets import build_dataset, collate_clips
 from .encoder import VideoClassifier, encoder_args, load_pretrained_encoder
@@ -73,9 +73,3 @@ def train_loader(args, data, env):
                         collate_fn=collate_clips)
     return loader, sampler
 
-
-def write_json(path, obj):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)

@@ -18,7 +18,7 @@ import torch
 
 from data_loader.base import FailSafeDataset
 from data_loader.readers import VideoReadError, get_reader
-from data_loader.transforms import IMAGENET_MEAN, IMAGENET_STD
+from data_loader.transforms import normalize
 
 log = logging.getLogger(__name__)
 MODES = {"train": "train", "validation": "val", "test": "test"}  # dataset mode -> FailSafeDataset split
@@ -176,10 +176,7 @@ def long_side_crop(frames, size, crop, num_crops):
 def to_normalized_tensor(frames):
     """uint8 (T, H, W, 3) -> float32 (3, T, H, W), /255 and ImageNet mean/std (the official ClipToTensor +
     Normalize)."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float() / 255.0
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
-    return (x - mean) / std
+    return normalize(torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2), channel_dim=0)
 
 
 class VideoClsDataset(FailSafeDataset):

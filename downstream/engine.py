@@ -12,23 +12,16 @@ from collections import Counter
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.utils.data import Sampler
 from tqdm import tqdm
+
+from utils.amp import autocast
+from utils.distributed import gather_objects
 
 from .metrics import accuracy
 from .optim import set_lr_wd
 
 log = logging.getLogger(__name__)
-
-AUTOCAST_DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def autocast_dtype(precision, device):
-    """`auto` is fp16 on GPU (the official fine-tuning ran in fp16) and fp32 elsewhere."""
-    if precision == "auto":
-        precision = "fp16" if torch.device(device).type == "cuda" else "fp32"
-    return AUTOCAST_DTYPES[precision]
 
 
 class ShardSampler(Sampler):
@@ -44,15 +37,6 @@ class ShardSampler(Sampler):
         return len(self.indices)
 
 
-def gather_objects(obj):
-    """A list with every rank's `obj`, in rank order (just `[obj]` in one process)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return [obj]
-    out = [None] * dist.get_world_size()
-    dist.all_gather_object(out, obj)
-    return out
-
-
 def _failure_counts(records):
     return dict(Counter(r["reason"] for r in records))
 
@@ -61,10 +45,11 @@ def _progress(loader, main, desc):
     return tqdm(loader, desc=desc, disable=not main, dynamic_ncols=True, leave=False)
 
 
-def train_one_epoch(model, loader, optimizer, criterion, *, device, epoch, start_step, lr_values, wd_values,
-                    mixup=None, update_freq=1, scaler=None, autocast=None, clip_grad=None, max_steps=None,
-                    main=True):
-    """One pass over `loader`; the lr/wd schedules are indexed by optimiser step. Returns averaged statistics."""
+def train_one_epoch(model, loader, amp, criterion, *, device, epoch, start_step, lr_values, wd_values,
+                    mixup=None, update_freq=1, dtype=None, max_steps=None, main=True):
+    """One pass over `loader`, updating through `amp` (a `utils.amp.OptimizerStep`); the lr/wd schedules are
+    indexed by optimiser step. Returns averaged statistics."""
+    optimizer = amp.optimizer
     model.train()
     optimizer.zero_grad(set_to_none=True)
     losses, skipped, steps, samples = [], [], 0, 0
@@ -82,23 +67,13 @@ def train_one_epoch(model, loader, optimizer, criterion, *, device, epoch, start
         target = batch["label"].to(device, non_blocking=True)
         if mixup is not None:
             video, target = mixup(video, target)
-        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+        with autocast(device, dtype):
             loss = criterion(model(video), target)
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch}, iteration {i}: stopping")
-        scaled = loss / update_freq
-        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        amp.backward(loss / update_freq)
         if (i + 1) % update_freq == 0:
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            if clip_grad:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            amp.step(model.parameters())
             steps += 1
         losses.append(loss.item())
         samples += video.shape[0]
@@ -111,7 +86,7 @@ def train_one_epoch(model, loader, optimizer, criterion, *, device, epoch, start
 
 
 @torch.no_grad()
-def run_views(model, loader, *, device, autocast=None, features=False, main=True, desc="eval"):
+def run_views(model, loader, *, device, dtype=None, features=False, main=True, desc="eval"):
     """Outputs (logits, or final-norm CLS features) for every readable item of `loader`, gathered from all ranks.
 
     Returns a dict of numpy arrays / lists: `outputs` (N, C), `labels`, `ids`, `chunks`, `splits`, and the
@@ -124,7 +99,7 @@ def run_views(model, loader, *, device, autocast=None, features=False, main=True
         if batch["video"] is None:
             continue
         video = batch["video"].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+        with autocast(device, dtype):
             y = model.forward_features(video) if features else model(video)
         out["outputs"].append(y.float().cpu().numpy())
         out["labels"].extend(batch["label"].tolist())
@@ -139,9 +114,9 @@ def run_views(model, loader, *, device, autocast=None, features=False, main=True
     return merged
 
 
-def validate(model, loader, *, device, autocast=None, main=True):
+def validate(model, loader, *, device, dtype=None, main=True):
     """Single-view top-1/top-5 over the validation list (one clip per video), with the unreadable videos counted."""
-    views = run_views(model, loader, device=device, autocast=autocast, main=main, desc="validation")
+    views = run_views(model, loader, device=device, dtype=dtype, main=main, desc="validation")
     result = {"val_videos": len(views["ids"]), "val_failed": _failure_counts(views["failed"])}
     if len(views["ids"]):
         top1, top5 = accuracy(torch.from_numpy(views["outputs"]), torch.from_numpy(views["labels"]), topk=(1, 5))

@@ -18,10 +18,11 @@ from torch.utils.data import DataLoader
 
 from data_loader.base import FailSafeDataset
 from data_loader.readers import VideoReadError, get_reader
+from utils.amp import autocast_dtype
 
 from .datasets import center_crop, collate_clips, resize_short_side, segment_indices, to_normalized_tensor
 from .encoder import VideoClassifier, encoder_args, load_pretrained_encoder
-from .engine import autocast_dtype, report_failures, run_views
+from .engine import report_failures, run_views
 
 log = logging.getLogger("downstream")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
@@ -95,7 +96,7 @@ def main(argv=None):
     load_pretrained_encoder(model, args.finetune)
     data = VideoFiles(paths, args.num_frames, args.input_size, args.short_side_size, args.reader)
     loader = DataLoader(data, batch_size=args.batch_size, num_workers=args.num_workers, collate_fn=collate_clips)
-    views = run_views(model.to(device), loader, device=device, autocast=autocast_dtype(args.precision, device),
+    views = run_views(model.to(device), loader, device=device, dtype=autocast_dtype(args.precision, device),
                       features=True, desc="videos")
     report_failures(views["failed"], "videos")
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

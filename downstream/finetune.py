@@ -17,12 +17,14 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
 from model.checkpoint import read_checkpoint
-from trainer.checkpointing import rng_state, set_rng_state
-from trainer.distributed import cleanup
+from utils.amp import OptimizerStep, autocast_dtype
+from utils.distributed import cleanup
+from utils.io import save_torch, write_json
+from utils.rng import rng_state, set_rng_state
 
-from .common import build_model, dataset, eval_loader, setup, train_loader, write_json
+from .common import build_model, dataset, eval_loader, setup, train_loader
 from .datasets import dataset_spec
-from .engine import autocast_dtype, report_failures, run_views, train_one_epoch, validate
+from .engine import report_failures, run_views, train_one_epoch, validate
 from .metrics import merge_views
 from .mixup import Mixup, soft_target_cross_entropy
 from .optim import build_optimizer, effective_optimizer, cosine_scheduler, param_groups
@@ -43,17 +45,10 @@ def optimizer_name(args):
     return effective_optimizer(args.opt, args.linear_optimizer) if args.protocol == "linear" else args.opt
 
 
-def save(path, model, optimizer, scaler, epoch, best, args):
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "scaler": scaler.state_dict() if scaler is not None else None, "epoch": epoch, "best_acc1": best,
-             "rng": rng_state(), "args": json.loads(json.dumps(vars(args)))}
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def save(path, model, amp, epoch, best, args):
+    save_torch({"model": model.state_dict(), "optimizer": amp.optimizer.state_dict(), "scaler": amp.state_dict(),
+                "epoch": epoch, "best_acc1": best, "rng": rng_state(), "args": json.loads(json.dumps(vars(args)))},
+               path)
 
 
 def latest_checkpoint(output_dir):
@@ -65,10 +60,10 @@ def latest_checkpoint(output_dir):
     return max(numbered)[1] if numbered else None
 
 
-def test(args, model, env, autocast):
+def test(args, model, env, dtype):
     """Multi-view test over the test list, views merged per video; returns the results dict."""
     data = dataset(args, "test")
-    views = run_views(model, eval_loader(args, data, env, args.batch_size), device=env.device, autocast=autocast,
+    views = run_views(model, eval_loader(args, data, env, args.batch_size), device=env.device, dtype=dtype,
                       main=env.is_main, desc="test views")
     report_failures(views["failed"], "test views")
     result = merge_views(views["ids"], views["chunks"], views["splits"], views["outputs"], views["labels"],
@@ -85,13 +80,13 @@ def main(args):
         cleanup()
 
 
-def evaluate_checkpoint(args, env, autocast):
+def evaluate_checkpoint(args, env, dtype):
     """`--eval`: the multi-view test of a fine-tuned checkpoint (default: checkpoint-best.pth in --output_dir)."""
     path = args.resume or os.path.join(args.output_dir, "checkpoint-best.pth")
     model, _ = build_model(args, dataset(args, "validation").nb_classes)
     model.load_state_dict(read_checkpoint(path)["model"])
     log.info("evaluating %s", path)
-    results = test(args, model.to(env.device), env, autocast)
+    results = test(args, model.to(env.device), env, dtype)
     if env.is_main:
         write_json(os.path.join(args.output_dir, "results.json"), results)
         log.info("final test of %s: top-1 %.2f, top-5 %.2f", path, results["Final top-1"], results["Final Top-5"])
@@ -99,9 +94,9 @@ def evaluate_checkpoint(args, env, autocast):
 
 
 def run(args, env):
-    autocast = autocast_dtype(args.precision, env.device)
+    dtype = autocast_dtype(args.precision, env.device)
     if args.eval:
-        return evaluate_checkpoint(args, env, autocast)
+        return evaluate_checkpoint(args, env, dtype)
     train_data = dataset(args, "train", TrainAugment(
         input_size=args.input_size, auto_augment=None if args.aa == "none" else args.aa,
         interpolation=args.train_interpolation, flip=dataset_spec(args.data_set)[1].flip, reprob=args.reprob,
@@ -128,7 +123,7 @@ def run(args, env):
     groups = param_groups(model, args.weight_decay, args.layer_decay, skip=model.no_weight_decay())
     optimizer = build_optimizer(groups, opt=optimizer_name(args), lr=lr, betas=tuple(args.opt_betas),
                                 eps=args.opt_eps, momentum=args.momentum)
-    scaler = torch.amp.GradScaler(env.device.type) if autocast == torch.float16 else None
+    amp = OptimizerStep(optimizer, env.device, scale_loss=dtype == torch.float16, clip=args.clip_grad or 0.0)
     mixup = None
     if args.mixup > 0 or args.cutmix > 0 or args.cutmix_minmax is not None:
         if args.batch_size % 2:
@@ -149,8 +144,7 @@ def run(args, env):
         ckpt = read_checkpoint(resume)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
+        amp.load_state_dict(ckpt.get("scaler"))
         set_rng_state(ckpt["rng"])
         start_epoch, best = ckpt["epoch"] + 1, ckpt.get("best_acc1")
         log.info("resumed from %s at epoch %d", resume, start_epoch)
@@ -165,13 +159,13 @@ def run(args, env):
     for epoch in range(start_epoch, args.epochs):
         sampler.set_epoch(epoch)
         train_data.set_epoch(epoch)
-        stats = train_one_epoch(ddp, loader, optimizer, criterion, device=env.device, epoch=epoch,
+        stats = train_one_epoch(ddp, loader, amp, criterion, device=env.device, epoch=epoch,
                                 start_step=epoch * steps_per_epoch, lr_values=lr_values, wd_values=wd_values,
-                                mixup=mixup, update_freq=args.update_freq, scaler=scaler, autocast=autocast,
-                                clip_grad=args.clip_grad, max_steps=steps_per_epoch, main=env.is_main)
+                                mixup=mixup, update_freq=args.update_freq, dtype=dtype, max_steps=steps_per_epoch,
+                                main=env.is_main)
         stats["epoch"] = epoch
         if val_loader is not None:
-            stats.update(validate(model, val_loader, device=env.device, autocast=autocast, main=env.is_main))
+            stats.update(validate(model, val_loader, device=env.device, dtype=dtype, main=env.is_main))
         improved = "val_acc1" in stats and (best is None or stats["val_acc1"] > best)
         if improved:
             best = stats["val_acc1"]
@@ -183,18 +177,18 @@ def run(args, env):
                 if writer is not None and isinstance(value, (int, float)) and key != "epoch":
                     writer.add_scalar(key, value, epoch)
             if args.save_ckpt:
-                save(os.path.join(args.output_dir, "checkpoint-last.pth"), model, optimizer, scaler, epoch, best,
+                save(os.path.join(args.output_dir, "checkpoint-last.pth"), model, amp, epoch, best,
                      args)
                 if (epoch + 1) % args.save_ckpt_freq == 0 or epoch + 1 == args.epochs:
-                    save(os.path.join(args.output_dir, f"checkpoint-{epoch}.pth"), model, optimizer, scaler, epoch,
+                    save(os.path.join(args.output_dir, f"checkpoint-{epoch}.pth"), model, amp, epoch,
                          best, args)
                 if improved:
-                    save(os.path.join(args.output_dir, "checkpoint-best.pth"), model, optimizer, scaler, epoch,
+                    save(os.path.join(args.output_dir, "checkpoint-best.pth"), model, amp, epoch,
                          best, args)
     if writer is not None:
         writer.close()
     # The official reports the multi-view test of the last epoch's weights (not the best ones).
-    results = test(args, model, env, autocast)
+    results = test(args, model, env, dtype)
     results["best_val_acc1"] = best
     if env.is_main:
         write_json(os.path.join(args.output_dir, "results.json"), results)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageEnhance, ImageOps
 
-from data_loader.transforms import IMAGENET_MEAN, IMAGENET_STD
+from data_loader.transforms import normalize, random_resized_crop_box
 
 MAX_LEVEL = 10.0  # magnitudes live in [0, MAX_LEVEL]
 FILL = (128, 128, 128)  # colour of the pixels that geometric ops uncover
@@ -31,7 +31,6 @@ INTERPOLATIONS = {
 ERASE_AREA = (0.02, 1 / 3)  # erased fraction of the frame area
 ERASE_ASPECT = (0.3, 1 / 0.3)
 ERASE_TRIES = 100  # box draws before giving up (the cube variant's count)
-CROP_TRIES = 10
 
 
 @dataclass(frozen=True)
@@ -244,28 +243,6 @@ class VideoRandAugment:
 
 # ---- crop and erasing ---------------------------------------------------------------------------------------
 
-def random_resized_crop_box(height, width, scale, ratio, rng):
-    """(top, left, h, w): area fraction ~ U(scale), aspect (w/h) log-uniform in ratio, 10 tries, then the
-    official fallback: the centre crop of the whole frame clamped to the ratio range."""
-    area = height * width
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(CROP_TRIES):
-        target_area = rng.uniform(*scale) * area
-        aspect = math.exp(rng.uniform(*log_ratio))
-        w = int(round(math.sqrt(target_area * aspect)))
-        h = int(round(math.sqrt(target_area / aspect)))
-        if 0 < w <= width and 0 < h <= height:
-            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
-    frame_ratio = width / height
-    if frame_ratio < min(ratio):
-        w, h = width, int(round(width / min(ratio)))
-    elif frame_ratio > max(ratio):
-        w, h = int(round(height * max(ratio))), height
-    else:
-        w, h = width, height
-    return (height - h) // 2, (width - w) // 2, h, w
-
-
 class CubeErasing:
     """Random erasing of one box per video at the same place in every frame, on a normalised (C, T, H, W) tensor.
 
@@ -327,8 +304,6 @@ class TrainAugment:
             parse_rand_augment(auto_augment, honour_inc0), interpolation)
         self.scale, self.ratio, self.flip = tuple(scale), tuple(ratio), flip
         self.erasing = CubeErasing(reprob, remode, recount, erase_all_frames)
-        self.mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32)
-        self.std = torch.tensor(IMAGENET_STD, dtype=torch.float32)
 
     def __call__(self, frames, rng):
         frames = np.asarray(frames)
@@ -341,7 +316,7 @@ class TrainAugment:
         top, left, h, w = random_resized_crop_box(frames.shape[1], frames.shape[2], self.scale, self.ratio, rng)
         # Normalising only the crop is the official normalise-then-crop: both are per-pixel.
         crop = torch.from_numpy(np.ascontiguousarray(frames[:, top:top + h, left:left + w]))
-        crop = (crop.float() / 255.0 - self.mean) / self.std
+        crop = normalize(crop, channel_dim=-1)
         video = F.interpolate(crop.permute(3, 0, 1, 2), size=(self.input_size, self.input_size), mode="bilinear",
                               align_corners=False)
         if self.flip and rng.random() < 0.5:

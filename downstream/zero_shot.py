@@ -12,10 +12,12 @@ import os
 import numpy as np
 import torch
 
-from trainer.distributed import cleanup
+from utils.amp import autocast_dtype
+from utils.distributed import cleanup
+from utils.io import write_json
 
-from .common import build_model, dataset, eval_loader, setup, write_json
-from .engine import autocast_dtype, report_failures, run_views
+from .common import build_model, dataset, eval_loader, setup
+from .engine import report_failures, run_views
 from .metrics import video_retrieval_recall
 
 log = logging.getLogger("downstream")
@@ -35,7 +37,7 @@ def run(args, env):
     model.to(env.device)
     precision = "fp32" if args.precision == "auto" else args.precision
     views = run_views(model, eval_loader(args, data, env, int(1.5 * args.batch_size)), device=env.device,
-                      autocast=autocast_dtype(precision, env.device), features=True, main=env.is_main,
+                      dtype=autocast_dtype(precision, env.device), features=True, main=env.is_main,
                       desc="features")
     report_failures(views["failed"], "videos")
     if not env.is_main:

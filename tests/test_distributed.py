@@ -10,7 +10,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from conftest import make_batch, tiny_model
 from model import TVTSLoss
-from trainer.distributed import cleanup, gather_rows, gather_with_grad
+from utils.distributed import cleanup, gather_rows, gather_with_grad
 
 B = 2  # clips per process
 

@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 import downstream.video_augment as video_augment
-from data_loader.transforms import IMAGENET_MEAN, IMAGENET_STD
+from data_loader.transforms import IMAGENET_MEAN, IMAGENET_STD, random_resized_crop_box
 from downstream.video_augment import (CubeErasing, RandAugmentConfig, TrainAugment, VideoRandAugment, apply_op,
-                                      parse_rand_augment, random_resized_crop_box)
+                                      parse_rand_augment)
 
 
 def clip(t=8, h=40, w=56, seed=0):

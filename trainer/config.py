@@ -7,7 +7,7 @@ from model.loss import TVTSLoss
 from model.tvts import TVTS, check_arch_args
 from utils.config import ConfigError, fill_defaults
 
-from .distributed import GATHER_MODES
+from utils.distributed import GATHER_MODES
 from .optim import OPTIMIZERS
 
 PRECISIONS = ("fp32", "bf16", "fp16")

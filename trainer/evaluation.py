@@ -6,7 +6,7 @@ import torch
 from data_loader.loader import set_epoch
 from model import sim_matrix
 
-from .distributed import all_reduce_sum, gather_rows
+from utils.distributed import all_reduce_sum, gather_rows
 from .metrics import retrieval_metrics, sort_accuracy
 
 

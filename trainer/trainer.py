@@ -18,14 +18,15 @@ from data_loader.collate import load_tokenizer
 from data_loader.loader import AlternatingLoader, build_dataloader
 from model import TVTS, TVTSLoss
 
-from .checkpointing import load_training_checkpoint, save_checkpoint, set_rng_state
-from .distributed import gather_with_grad
+from utils.amp import OptimizerStep, autocast, autocast_dtype
+from utils.distributed import gather_with_grad
+from utils.rng import set_rng_state
+
+from .checkpointing import load_training_checkpoint, save_checkpoint
 from .evaluation import evaluate, format_results
 from .optim import LRSchedule, build_optimizer
 
 log = logging.getLogger(__name__)
-
-AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def build_loaders(cfg, tokenizer, env, split=None):
@@ -56,8 +57,9 @@ class Trainer:
         self.dataset_names = [e["args"]["dataset_name"] for e in cfg["data_loader"]]
         self.optimizer = build_optimizer(self.model, cfg["optimizer"]["type"], cfg["optimizer"]["args"])
         self.loss_fn = TVTSLoss(**(cfg["loss"]["args"] or {}))
-        self.autocast_dtype = AUTOCAST_DTYPES[t["precision"]]
-        self.scaler = torch.amp.GradScaler(env.device.type) if t["precision"] == "fp16" else None
+        self.autocast_dtype = autocast_dtype(t["precision"])
+        self.amp = OptimizerStep(self.optimizer, env.device, scale_loss=t["precision"] == "fp16",
+                                 clip=t["grad_clip"])
         steps_per_epoch = self._steps_per_epoch() * len(self.dataset_names) // t["accum_steps"]
         self.schedule = LRSchedule(self.optimizer.param_groups[0]["lr"], steps_per_epoch, t["epochs"],
                                    **cfg["lr_scheduler"])
@@ -88,8 +90,7 @@ class Trainer:
         ckpt = load_training_checkpoint(path)
         self.model.load_state_dict(ckpt["state_dict"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        if self.scaler is not None and ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
+        self.amp.load_state_dict(ckpt.get("scaler"))
         self.epoch, self.epoch_step, self.step = ckpt["epoch"], ckpt["epoch_step"], ckpt["step"]
         if self.epoch_step == 0:  # saved at the end of an epoch: continue with the next one
             self.epoch += 1
@@ -118,7 +119,7 @@ class Trainer:
         batch = {"text": {k: v.to(device, non_blocking=True) for k, v in batch["text"].items()},
                  "video": batch["video"].to(device, non_blocking=True), "keep_ind": batch["keep_ind"],
                  "label": batch["label"].to(device, non_blocking=True)}
-        with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+        with autocast(device, self.autocast_dtype):
             text, video, logits = self.net(batch)
         mode = self.t["gather"]
         return self.loss_fn(gather_with_grad(video.float(), mode), gather_with_grad(text.float(), mode),
@@ -170,23 +171,10 @@ class Trainer:
         sync = boundary or not self.env.distributed
         with (self.net.no_sync() if not sync else contextlib.nullcontext()):
             losses = self._forward_loss(batch)
-            loss = losses["total"] / accum
-            if self.scaler is not None:
-                self.scaler.scale(loss).backward()
-            else:
-                loss.backward()
+            self.amp.backward(losses["total"] / accum)
         if boundary:
             lr = self.schedule.apply(self.optimizer, self.step)
-            if self.scaler is not None:
-                self.scaler.unscale_(self.optimizer)
-            if t["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
-            if self.scaler is not None:
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
+            self.amp.step(self.model.parameters())
             self.step += 1
             self._lr = lr
         return {k: v.item() for k, v in losses.items()}
@@ -228,7 +216,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------- checkpoints
     def _save(self, filename, epoch):
         path = os.path.join(self.run_dir, filename)
-        save_checkpoint(path, self.model, self.optimizer, self.scaler, epoch, self.step, self.epoch_step, self.cfg,
+        save_checkpoint(path, self.model, self.optimizer, self.amp.state_dict(), epoch, self.step, self.epoch_step, self.cfg,
                         self.best)
         return path
 

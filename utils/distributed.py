@@ -1,4 +1,4 @@
-"""Process-group set-up from the environment and the cross-rank embedding gather.
+"""Process-group set-up from the environment and the cross-rank collectives every entry point uses.
 
 Works under `torchrun` (RANK, WORLD_SIZE, LOCAL_RANK), under SLURM `srun` (SLURM_PROCID, SLURM_NTASKS,
 SLURM_LOCALID, with MASTER_ADDR/MASTER_PORT set by the job script), or as one plain process. NCCL on GPUs,
@@ -56,6 +56,11 @@ def init_distributed(device=None):
     return DistEnv(rank, world_size, local_rank, device)
 
 
+def is_distributed():
+    """True inside a process group of more than one rank."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 def cleanup():
     """Leave the process group together: a rank tearing down while another still talks aborts the job (gloo).
 
@@ -92,7 +97,7 @@ def gather_with_grad(x, mode="official"):
     """Rows of `x` from every rank, concatenated in rank order, differentiable as described above."""
     if mode not in GATHER_MODES:
         raise ValueError(f"gather mode must be one of {GATHER_MODES}, got {mode!r}")
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not is_distributed():
         return x
     return _GatherWithGrad.apply(x, mode)
 
@@ -100,7 +105,7 @@ def gather_with_grad(x, mode="official"):
 @torch.no_grad()
 def gather_rows(x):
     """All-gather of possibly uneven row counts (validation), without gradient."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not is_distributed():
         return x
     n = torch.tensor([x.shape[0]], device=x.device)
     counts = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
@@ -116,6 +121,15 @@ def gather_rows(x):
 def all_reduce_sum(values, device):
     """Sum a list of numbers over ranks (for counters such as skipped samples)."""
     t = torch.tensor(values, dtype=torch.float64, device=device)
-    if dist.is_available() and dist.is_initialized():
+    if is_distributed():
         dist.all_reduce(t)
     return t.tolist()
+
+
+def gather_objects(obj):
+    """A list with every rank's picklable `obj`, in rank order (just `[obj]` in one process)."""
+    if not is_distributed():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out

@@ -1,8 +1,10 @@
-"""Evaluate a TVTS checkpoint (ours or an official release file) on the validation split of a config:
-text-video retrieval and transcript-sort accuracy, printed as a table and written as JSON.
+"""Evaluate a checkpoint of any method (ours or an official release file) on the validation split of a config:
+the task's metrics (for TVTS and TVTSv2, text-video retrieval and transcript-sort accuracy), printed as a table and
+written as JSON.
 
     python test.py -r results/TVTS/yttemporal/<run>/checkpoint-epoch20.pth
     python test.py -r TVTS_yt_pt.pth -c configs/dist-yt-pt.json --out yt_val.json
+    python test.py -r TVTSv2_B_16.pth -c configs/tvtsv2-b16.json
 """
 import argparse
 import json
@@ -12,13 +14,12 @@ import sys
 
 import torch
 
-from data_loader.collate import load_tokenizer
-from model import TVTS, load_tvts_checkpoint
+from model import ARCHITECTURES, build_model, load_checkpoint
 from trainer.config import DEFAULTS, validate_config
 from utils.distributed import cleanup, init_distributed
 from trainer.evaluation import evaluate, format_results
-from trainer.trainer import build_loaders, tokenizer_name
-from utils.amp import autocast_dtype
+from trainer.task import build_task
+from trainer.trainer import build_loaders, make_tokenizer
 from utils.config import ConfigError, apply_overrides, fill_defaults, load_config
 
 
@@ -42,29 +43,26 @@ def main(argv=None):
                 raise ConfigError(f"{args.checkpoint} holds no JSON config (an official file?): pass -c config.json")
         config = fill_defaults(config, DEFAULTS, source)
         apply_overrides(config, args.overrides)
-        arch = config["arch"]["args"]
         # the checkpoint provides every weight: build the architecture only, load nothing else
-        arch["load_checkpoint"] = ""
-        arch["video_params"] = {**arch["video_params"], "mae_checkpoint": ""}
-        arch["text_params"] = {**arch["text_params"], "pretrained": False}
+        config["arch"]["args"] = ARCHITECTURES.get(config["arch"]["type"]).architecture_only(config["arch"]["args"])
         cfg = validate_config(config, source)
     except (ConfigError, KeyError, FileNotFoundError, ValueError) as e:
         sys.exit(f"config error: {e}")
 
     env = init_distributed(args.device or cfg["trainer"]["device"] or None)
     try:
-        model = TVTS(**cfg["arch"]["args"])
-        load_tvts_checkpoint(model, args.checkpoint)
+        model = build_model(cfg["arch"])
+        report = load_checkpoint(model, args.checkpoint)
         model.to(env.device)
-        tokenizer = load_tokenizer(tokenizer_name(cfg), vocab_size=model.text_model.config.vocab_size)
-        loaders = build_loaders(cfg, tokenizer, env, split="val")
+        task = build_task(cfg, model, env.device)
+        loaders = build_loaders(cfg, make_tokenizer(cfg, model), env, split="val")
         names = [e["args"]["dataset_name"] for e in cfg["data_loader"]]
         with torch.inference_mode():
-            results = evaluate(model, loaders, names, env.device, autocast_dtype(cfg["trainer"]["precision"]))
+            results = evaluate(task, model, loaders, names)
     finally:
         cleanup()
     if env.is_main:
-        for line in format_results("-", results):
+        for line in format_results(task, "-", results):
             print(line)
         keys = ["t2v_R1", "t2v_R5", "t2v_R10", "t2v_MedR", "v2t_R1", "v2t_R5", "v2t_R10", "v2t_MedR", "sort_acc",
                 "sort_order_acc"]
@@ -73,7 +71,7 @@ def main(argv=None):
             print(f"| {name} | " + " | ".join(f"{m[k]:.1f}" if k in m else "-" for k in keys) + " |")
         out = args.out or os.path.splitext(args.checkpoint)[0] + ".val.json"
         with open(out, "w") as f:
-            json.dump({"checkpoint": args.checkpoint, "results": results}, f, indent=2)
+            json.dump({"checkpoint": args.checkpoint, "load_report": report, "results": results}, f, indent=2)
         print(f"metrics written to {out}")
 
 

@@ -12,10 +12,13 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import Dataset
 
+from utils.registry import Registry
+
 from .readers import VideoReadError
 from .sampling import SamplingError
 from .transcripts import AnnotationError
 
+DATASETS = Registry("dataset (data_loader dataset_name)")
 LOADING_MODES = ("lax", "strict")
 SPLITS = ("train", "val", "test")
 
@@ -64,18 +67,21 @@ class FailSafeDataset(Dataset):
     """Base class: subclasses implement `_names` (list of sample names) and `_load(index, rng) -> dict`.
 
     Randomness comes from a generator seeded with (seed, epoch, index, attempt), so a sample is reproducible and
-    independent of worker count and order; call `set_epoch` each epoch (the sampler's epoch) for new draws.
+    independent of worker count and order; call `set_epoch` each epoch (the sampler's epoch) for new draws. A
+    `masker` (see `data_loader.masking`) adds `keep_ind` to each loaded sample, drawn last from the same
+    generator.
     """
 
     max_attempts = 20
 
-    def __init__(self, split, loading="lax", seed=0):
+    def __init__(self, split, loading="lax", seed=0, masker=None):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if loading not in LOADING_MODES:
             raise ValueError(f"loading must be one of {LOADING_MODES}, got {loading!r}")
         self.split, self.loading, self.seed, self.epoch = split, loading, seed, 0
         self.train = split == "train"
+        self.masker = masker
 
     def set_epoch(self, epoch):
         self.epoch = epoch
@@ -101,6 +107,8 @@ class FailSafeDataset(Dataset):
                 skipped.append(record)
                 index = int(rng.integers(len(self)))
                 continue
+            if self.masker is not None:
+                sample["keep_ind"] = self.masker(len(sample["video"]), rng)
             sample["skipped"] = skipped
             return sample
         reasons = "; ".join(f"{r['name']}: {r['error']}" for r in skipped[-3:])

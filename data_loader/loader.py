@@ -1,46 +1,55 @@
 """DataLoaders from the config's `data_loader` entries, and the per-step alternation of stage 2.
 
 An entry is the official `{"type": "MultiDistTextVideoDataLoader", "args": {...}}`. Its `args` hold the dataset
-name, `batch_size` and `num_workers` for the loader, and everything else for the dataset (`video_params` is
-flattened into it, so `num_frames`, `input_res`, `mask_ratio`, `loading` keep their names). Official keys that
-never did anything (`shuffle`, `cut`, `text_params`, ...) are accepted and ignored.
+name, `batch_size` and `num_workers` for the loader, the masker's keys (`masking`, `mask_ratio`, `patch_size`,
+`tubelet_size`; see `data_loader.masking`), and everything else for the dataset (`video_params` is flattened into
+it, so `num_frames`, `input_res`, `mask_ratio`, `loading` keep their names). Official keys that never did
+anything (`shuffle`, `cut`, `text_params`, `patches_per_frame`, ...) are accepted and ignored.
 """
 import inspect
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .cc3m import ConceptualCaptions3M
+from . import cc3m, webvid, yttemporal  # noqa: F401 (they register their datasets)
+from .base import DATASETS
 from .collate import TextVideoCollator
-from .webvid import WebVid
-from .yttemporal import YTTemporal
-
-DATASETS = {"YTTemporal": YTTemporal, "WebVid": WebVid, "ConceptualCaptions3M": ConceptualCaptions3M}
-IGNORED_OFFICIAL_KEYS = ("shuffle", "cut", "text_params", "metadata_dir", "tsfm_params", "sliding_window_stride")
+from .masking import MASKING_KEYS, build_masker
+IGNORED_OFFICIAL_KEYS = ("shuffle", "cut", "text_params", "metadata_dir", "tsfm_params", "sliding_window_stride",
+                         "patches_per_frame")
 
 
 def dataset_kwargs(args, split=None, seed=0):
-    """(dataset class, constructor arguments) of one `data_loader[i].args` dict; unknown keys are a ValueError.
-    `split` overrides the configured split (validation)."""
+    """(dataset class, constructor arguments) of one `data_loader[i].args` dict, the masker included; unknown keys
+    and bad masker settings are a ValueError. `split` overrides the configured split (validation)."""
     args = {k: v for k, v in args.items() if k not in IGNORED_OFFICIAL_KEYS + ("batch_size", "num_workers")}
     name = args.pop("dataset_name", None)
     if name not in DATASETS:
-        raise ValueError(f"data_loader dataset_name {name!r} is unknown; known: {sorted(DATASETS)}")
+        raise ValueError(f"data_loader dataset_name {name!r} is unknown; known: {DATASETS.names()}")
+    cls = DATASETS.get(name)
     video_params = args.pop("video_params", {})
-    kwargs = {**args, **video_params, "seed": seed}
+    merged = {**args, **video_params}
+    masking = {k: merged.pop(k) for k in MASKING_KEYS if k in merged}
+    masking.setdefault("mask_ratio", cls.default_mask_ratio)
+    masker = build_masker(input_res=merged.get("input_res", 224), **masking)
+    kwargs = {**merged, "seed": seed, "masker": masker}
     if split is not None:
         kwargs["split"] = split
-    accepted = inspect.signature(DATASETS[name]).parameters
+    accepted = inspect.signature(cls).parameters
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
-        raise ValueError(f"data_loader args for {name}: unknown key(s) {unknown}; accepted: {sorted(accepted)}")
-    return DATASETS[name], kwargs
+        raise ValueError(f"data_loader args for {name}: unknown key(s) {unknown}; accepted: "
+                         f"{sorted(set(accepted) - {'masker'}) + list(MASKING_KEYS)}")
+    return cls, kwargs
 
 
 def build_dataset(args, split=None, seed=0):
-    """The dataset of one `data_loader[i].args` dict."""
+    """The dataset of one `data_loader[i].args` dict, with its masker."""
     cls, kwargs = dataset_kwargs(args, split, seed)
-    return cls(**kwargs)
+    dataset = cls(**kwargs)
+    if dataset.masker is not None:
+        dataset.masker.check_frames(dataset.num_video_frames)
+    return dataset
 
 
 class ResumableSampler(DistributedSampler):
@@ -61,9 +70,10 @@ class ResumableSampler(DistributedSampler):
         return iter(indices)
 
 
-def build_dataloader(args, tokenizer, rank=0, world_size=1, split=None, seed=0, max_length=50):
+def build_dataloader(args, tokenizer, rank=0, world_size=1, split=None, seed=0):
     """A DataLoader over this rank's share: shuffled with seed `seed`, drop_last as the official so every rank gets
-    the same number of samples, tokenisation in the workers' collate."""
+    the same number of samples, tokenisation (`tokenizer`, see `data_loader.tokenizers`) in the workers'
+    collate."""
     dataset = build_dataset(args, split=split, seed=seed)
     sampler = ResumableSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
                                drop_last=True)
@@ -72,7 +82,7 @@ def build_dataloader(args, tokenizer, rank=0, world_size=1, split=None, seed=0, 
     # or a resumed run would see different dropout masks (samples draw from their own seeded generators)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=args["batch_size"], sampler=sampler, num_workers=num_workers,
-                      collate_fn=TextVideoCollator(tokenizer, max_length), pin_memory=torch.cuda.is_available(),
+                      collate_fn=TextVideoCollator(tokenizer), pin_memory=torch.cuda.is_available(),
                       persistent_workers=False, generator=generator)
 
 
@@ -83,18 +93,25 @@ def set_epoch(loader, epoch):
 
 
 class AlternatingLoader:
-    """Stage 2's loop over several datasets: each iteration yields one batch of every loader, in config order,
-    as `(loader_index, batch)`. An epoch lasts as many iterations as the longest loader; shorter loaders start
-    over (with the same sampler epoch) when they run out, as the official trainer does."""
+    """The loop over several datasets (TVTS stage 2, TVTSv2): each iteration yields one batch of every loader, in
+    config order, as `(loader_index, batch)`. An epoch lasts as many iterations as loader `epoch_loader` has
+    batches (-1: the longest loader, TVTS; 0: the first, TVTSv2's YT-Temporal); a loader that runs out earlier
+    starts over with the same sampler epoch, as the official trainers do."""
 
-    def __init__(self, loaders):
+    def __init__(self, loaders, epoch_loader=-1):
         self.loaders = list(loaders)
+        if not -1 <= epoch_loader < len(self.loaders):
+            raise ValueError(f"epoch_loader must be -1 (the longest) or a loader index below {len(self.loaders)}, "
+                             f"got {epoch_loader}")
+        self.epoch_loader = epoch_loader
 
     def set_epoch(self, epoch):
         for loader in self.loaders:
             set_epoch(loader, epoch)
 
     def __len__(self):
+        if self.epoch_loader >= 0:
+            return len(self.loaders[self.epoch_loader])
         return max(len(loader) for loader in self.loaders)
 
     def __iter__(self):

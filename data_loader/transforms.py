@@ -1,8 +1,9 @@
 """Frame and image transforms of the official loaders, on tensors, with a seedable generator for the randomness.
 
-Videos (YT-Temporal, WebVid): resize the short side to int(1.2 * crop) (bilinear, antialiased: within one
-intensity level of the official PIL resize), one random crop for all frames in training or the centre crop
-otherwise, no flip, /255 and ImageNet normalisation. Images (CC3M): the official torchvision pipeline on float
+Videos (YT-Temporal, WebVid): resize the short side to int(1.2 * crop) (TVTS: bilinear, antialiased, within one
+intensity level of the official PIL resize; TVTSv2: nearest neighbour, pixel-exact against the official OpenCV
+resize), one random crop for all frames in training or the centre crop otherwise, no flip, /255 and ImageNet
+normalisation. Images (CC3M): the official torchvision pipeline on float
 tensors (no antialiasing, as torchvision did then), RandomResizedCrop(0.5-1) + horizontal flip in training.
 """
 import math
@@ -40,36 +41,54 @@ def normalize(x, channel_dim=-3):
     return (x - torch.tensor(IMAGENET_MEAN).view(shape)) / torch.tensor(IMAGENET_STD).view(shape)
 
 
+INTERPOLATIONS = ("bilinear", "nearest")
+
+
+def nearest_indices(src, dst):
+    """The source row (or column) OpenCV's INTER_NEAREST reads for each of `dst` output rows: floor(i * src/dst)."""
+    return torch.from_numpy(np.minimum(np.floor(np.arange(dst) * (1.0 / (dst / src))).astype(np.int64), src - 1))
+
+
 class VideoTransform:
     """uint8 frames (T, H, W, 3) -> contiguous float32 (T, 3, crop, crop).
 
     Frames stay uint8 through the resize and the crop; only the crop is converted, and the /255 and ImageNet
     normalisation are folded into one multiply-add. Converting and normalising the crop took more time than the
-    resize itself (docs/benchmarks.md, "Data loader").
+    resize itself (docs/benchmarks.md, "Data loader"). A nearest-neighbour resize followed by a crop only picks
+    source pixels, so it reads the cropped rows and columns directly and never builds the resized frames.
     """
 
-    def __init__(self, crop_size, train, resize_ratio=1.2):
-        self.crop_size, self.train = crop_size, train
+    def __init__(self, crop_size, train, resize_ratio=1.2, interpolation="bilinear"):
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"resize interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+        self.crop_size, self.train, self.interpolation = crop_size, train, interpolation
         self.short_side = int(crop_size * resize_ratio)
         self._scale, self._offset = imagenet_affine(3)
 
     def __call__(self, frames, rng):
         x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8, channels-last
-        h, w = x.shape[-2:]
-        if min(h, w) != self.short_side:
+        src_h, src_w = h, w = x.shape[-2:]
+        resize = min(h, w) != self.short_side
+        if resize:
             if h <= w:
-                size = [self.short_side, int(self.short_side * w / h)]
+                h, w = self.short_side, int(self.short_side * w / h)
             else:
-                size = [int(self.short_side * h / w), self.short_side]
-            x = TF.resize(x, size, antialias=True)
-            h, w = size
+                h, w = int(self.short_side * h / w), self.short_side
+            if self.interpolation == "bilinear":
+                x = TF.resize(x, [h, w], antialias=True)
         c = self.crop_size
         if self.train:
             top, left = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
         else:
             top, left = int(round((h - c) / 2.0)), int(round((w - c) / 2.0))
+        if resize and self.interpolation == "nearest":
+            rows = nearest_indices(src_h, h)[top:top + c]
+            cols = nearest_indices(src_w, w)[left:left + c]
+            crop = x.index_select(2, rows).index_select(3, cols)
+        else:
+            crop = x[..., top:top + c, left:left + c]
         out = torch.empty((x.shape[0], 3, c, c), dtype=torch.float32)
-        out.copy_(x[..., top:top + c, left:left + c])  # uint8 -> float and channels-last -> contiguous in one pass
+        out.copy_(crop)  # uint8 -> float and channels-last -> contiguous in one pass
         return out.mul_(self._scale).add_(self._offset)
 
 

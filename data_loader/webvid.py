@@ -1,4 +1,4 @@
-"""WebVid (stage 2): one caption and 4 frames per video, no masking (all patches kept, in shuffled order).
+"""WebVid: one caption and 4 frames per video (TVTS stage 2; TVTSv2: 12 frames), all patches kept by default.
 
 Official layout: `<meta_dir>/webvid_{train,val}.tsv` (tab-separated with a header; column 0 the caption,
 column 1 the video path without `.mp4`), videos at `<data_dir>/<train|val>/<path>.mp4`. Validation uses the
@@ -8,9 +8,9 @@ import os
 
 import numpy as np
 
-from .base import FailSafeDataset, read_split_file, subsample_table
+from .base import DATASETS, FailSafeDataset, read_split_file, subsample_table
 from .readers import get_reader
-from .sampling import sample_keep_indices, segment_frame_indices
+from .sampling import segment_frame_indices
 from .transforms import VideoTransform
 
 VAL_ROWS = 1000
@@ -24,23 +24,26 @@ def caption_table(meta_dir, prefix, split, subsample, seed):
     return subsample_table(table, subsample, seed)
 
 
+@DATASETS.register("WebVid")
 class WebVid(FailSafeDataset):
-    """Sample dict: `text` [caption], `label` (1,), `video` (num_frames, 3, res, res), `keep_ind`
-    (num_frames / tubelet_size, kept patches). Frames: one per equal segment, random in train and val, the
+    """Sample dict: `text` [caption], `label` (1,), `video` (num_frames, 3, res, res), `keep_ind` from the masker
+    (default: every patch, in shuffled order). Frames: one per equal segment, random in train and val, the
     segment middle for test (official)."""
 
+    default_mask_ratio = 0.0
+    texts_per_sample = 1
+
     def __init__(self, data_dir, split="train", meta_dir="meta_data", reader="decord", num_frames=4, input_res=224,
-                 mask_ratio=0.0, patch_size=16, tubelet_size=2, subsample=1, decoded_cache_mb=0, loading="lax",
-                 seed=0):
-        super().__init__(split, loading, seed)
+                 resize_interpolation="bilinear", subsample=1, decoded_cache_mb=0, loading="lax", seed=0,
+                 masker=None):
+        super().__init__(split, loading, seed, masker)
         table = caption_table(meta_dir, "webvid", split, subsample, seed)
         self._captions = [str(c) for c in table.iloc[:, 0]]
         self._names = [str(p) for p in table.iloc[:, 1]]
         self.video_dir = os.path.join(data_dir, "train" if split == "train" else "val")
         self.reader = get_reader(reader, decoded_cache_mb)
-        self.num_frames, self.tubelet_size, self.mask_ratio = num_frames, tubelet_size, mask_ratio
-        self.transform = VideoTransform(input_res, train=self.train)
-        self.patches_per_frame = (input_res // patch_size) ** 2
+        self.num_frames = self.num_video_frames = num_frames
+        self.transform = VideoTransform(input_res, train=self.train, interpolation=resize_interpolation)
 
     def _load(self, index, rng):
         with self.reader.open(os.path.join(self.video_dir, self._names[index] + ".mp4")) as video:
@@ -50,8 +53,6 @@ class WebVid(FailSafeDataset):
             "text": [self._captions[index]],
             "label": np.zeros(1, dtype=np.int64),
             "video": self.transform(frames, rng),
-            "keep_ind": sample_keep_indices(max(self.num_frames // self.tubelet_size, 1), self.patches_per_frame,
-                                            self.mask_ratio, rng),
             "name": self._names[index],
             "index": index,
         }

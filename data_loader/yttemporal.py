@@ -1,4 +1,4 @@
-"""YT-Temporal (stage 1): K consecutive ASR transcripts and 16 frames over their span, with patch masking.
+"""YT-Temporal: K consecutive ASR transcripts and the frames over their span (16 for TVTS, 12 for TVTSv2).
 
 Reads the official layout unchanged: split files `<meta_dir>/yttemporal_{train,val}.csv` (tab-separated, column
 `Name` such as `subset_87/data/<id>.mp4`; `test` reads the val file), videos at `<data_dir>/videos/<Name>`,
@@ -9,9 +9,9 @@ import os
 
 import numpy as np
 
-from .base import FailSafeDataset, SampleError, read_split_file, subsample_table
+from .base import DATASETS, FailSafeDataset, SampleError, read_split_file, subsample_table
 from .readers import get_reader
-from .sampling import sample_keep_indices, sample_transcript_windows, span_frame_indices
+from .sampling import sample_transcript_windows, span_frame_indices
 from .transcripts import load_transcript
 from .transforms import VideoTransform
 
@@ -25,28 +25,30 @@ def annotation_path(data_dir, name):
     return os.path.join(data_dir, "videos", subset, "annotations", stem + ".json")
 
 
+@DATASETS.register("YTTemporal")
 class YTTemporal(FailSafeDataset):
     """Sample dict: `text` (K strings, in temporal order), `label` (K,) = arange(K), `video` (K * num_frames, 3,
-    input_res, input_res) float32, `keep_ind` (frames / tubelet_size, n_keep) int64, `name`, `index`.
+    input_res, input_res) float32, `keep_ind` from the masker (default: 75% per tubelet slot, train and val, as
+    the official), `name`, `index`.
 
-    Arguments keep the official config names: `num_frames` is frames *per transcript* (4, so 16 in all);
-    `transcript_lengths` the choices of l in seconds and `gap` the seconds between windows; `mask_ratio` the
-    share of patches dropped in each tubelet slot (0.75 in train and val, as the official). `fps_source`
+    Arguments keep the official config names: `num_frames` is frames *per transcript* (4, so 16 in all; TVTSv2: 3);
+    `transcript_lengths` the choices of l in seconds and `gap` the seconds between windows; `resize_interpolation`
+    "bilinear" (TVTS) or "nearest" (TVTSv2) for the short-side resize. `fps_source`
     "official" estimates fps as frame count / int(duration), biased high as the official; "stream" uses the
     container's frame rate. `min_words` > 0 treats windows with fewer words as failed samples (the official keeps
     empty transcripts: 0). `subsample` < 1 keeps a seeded share of the split (the official ignored it here).
     `decoded_cache_mb` > 0 keeps decoded videos in memory, per worker (small corpora only).
     """
 
+    default_mask_ratio = 0.75
+
     def __init__(self, data_dir, split="train", meta_dir="meta_data", reader="decord", num_frames=4, n_trans=4,
-                 transcript_lengths=(3, 4, 5), gap=1.0, input_res=224, mask_ratio=0.75, patch_size=16,
-                 tubelet_size=2, fps_source="official", min_words=0, subsample=1, decoded_cache_mb=0, loading="lax",
-                 seed=0):
-        super().__init__(split, loading, seed)
+                 transcript_lengths=(3, 4, 5), gap=1.0, input_res=224, resize_interpolation="bilinear",
+                 fps_source="official", min_words=0, subsample=1, decoded_cache_mb=0, loading="lax", seed=0,
+                 masker=None):
+        super().__init__(split, loading, seed, masker)
         if fps_source not in FPS_SOURCES:
             raise ValueError(f"fps_source must be one of {FPS_SOURCES}, got {fps_source!r}")
-        if (num_frames * n_trans) % tubelet_size:
-            raise ValueError(f"{num_frames} x {n_trans} frames do not fill tubelets of {tubelet_size}")
         self.data_dir = data_dir
         split_file = os.path.join(meta_dir, f"yttemporal_{'train' if split == 'train' else 'val'}.csv")
         table = subsample_table(read_split_file(split_file, columns=["Name"]), subsample, seed)
@@ -54,10 +56,16 @@ class YTTemporal(FailSafeDataset):
         self.reader = get_reader(reader, decoded_cache_mb)
         self.n_trans, self.total_frames = n_trans, num_frames * n_trans
         self.transcript_lengths, self.gap = tuple(transcript_lengths), gap
-        self.transform = VideoTransform(input_res, train=self.train)
-        self.mask_ratio, self.tubelet_size = mask_ratio, tubelet_size
-        self.patches_per_frame = (input_res // patch_size) ** 2
+        self.transform = VideoTransform(input_res, train=self.train, interpolation=resize_interpolation)
         self.fps_source, self.min_words = fps_source, min_words
+
+    @property
+    def num_video_frames(self):
+        return self.total_frames
+
+    @property
+    def texts_per_sample(self):
+        return self.n_trans
 
     def _load(self, index, rng):
         name = self._names[index]
@@ -80,8 +88,6 @@ class YTTemporal(FailSafeDataset):
             "text": texts,
             "label": np.arange(self.n_trans, dtype=np.int64),
             "video": self.transform(frames, rng),
-            "keep_ind": sample_keep_indices(self.total_frames // self.tubelet_size, self.patches_per_frame,
-                                            self.mask_ratio, rng),
             "name": name,
             "index": index,
         }

@@ -1,10 +1,19 @@
-"""The TVTS networks, their losses and checkpoint I/O (no data, no distributed code)."""
-from .checkpoint import CheckpointError, load_mae_weights, load_tvts_checkpoint, read_checkpoint, strip_prefix
-from .loss import TVTSLoss, norm_softmax_loss, sim_matrix, sort_loss
+"""The networks of the TVTS family, their losses and checkpoint I/O (no data, no distributed code).
+
+`build_model(config["arch"])` builds any registered architecture; `load_checkpoint(net, path)` loads a checkpoint of
+its method (ours or the official release) strictly, with a report.
+"""
+from . import clip_text, space_time_vit, text_encoder, video_transformer, sort_transformer  # noqa: F401 (registers)
+from .checkpoint import CheckpointError, load_checkpoint, load_mae_weights, read_checkpoint, strip_prefix
+from .loss import OBJECTIVES, TVTSLoss, norm_softmax_loss, sim_matrix, sort_loss
+from .registry import ARCHITECTURES, HEADS, TEXT_ENCODERS, VIDEO_ENCODERS, build_model
 from .sort_transformer import SortTransformer
+from .space_time_vit import SpaceTimeViT
 from .tvts import TVTS
+from .tvtsv2 import CLIP_CONFIGS, TVTSv2
 from .video_transformer import VideoTransformer
 
-__all__ = ["TVTS", "VideoTransformer", "SortTransformer", "TVTSLoss", "sim_matrix", "norm_softmax_loss",
-           "sort_loss", "CheckpointError", "read_checkpoint", "load_tvts_checkpoint", "load_mae_weights",
-           "strip_prefix"]
+__all__ = ["build_model", "load_checkpoint", "ARCHITECTURES", "VIDEO_ENCODERS", "TEXT_ENCODERS", "HEADS",
+           "OBJECTIVES", "TVTS", "TVTSv2", "CLIP_CONFIGS", "VideoTransformer", "SpaceTimeViT", "SortTransformer",
+           "TVTSLoss", "sim_matrix", "norm_softmax_loss", "sort_loss", "CheckpointError", "read_checkpoint",
+           "load_mae_weights", "strip_prefix"]

@@ -1,4 +1,4 @@
-"""Checkpoint reading and strict weight loading: official TVTS files, our own files, and ImageMAE weights.
+"""Checkpoint reading and strict weight loading: official TVTS/TVTSv2 files, our own files, and ImageMAE weights.
 
 Official TVTS checkpoints pickle the trainer's `parse_config_dist_multi.ConfigParser` object next to the
 weights. We read every file with `torch.load(weights_only=True)`: besides tensors and containers, only the
@@ -117,12 +117,28 @@ def model_state_from_checkpoint(ckpt, path):
     return strip_prefix(ckpt["state_dict"])
 
 
-def load_tvts_checkpoint(model, path):
-    """Strictly load a full TVTS checkpoint (official or ours) into `model`; returns the checkpoint dict."""
-    ckpt = read_checkpoint(path)
-    load_state_dict_strict(model, model_state_from_checkpoint(ckpt, path), str(path))
-    log.info("loaded all %d tensors of %s", len(model.state_dict()), path)
-    return ckpt
+def load_checkpoint(net, path):
+    """Strictly load a checkpoint of `net`'s method, ours or the official release, into `net`; returns a report.
+
+    Every tensor of `net` must be in the file with its shape and the file may hold nothing else, with one
+    exception: a part named in `net.optional_checkpoint_prefixes` may be absent as a whole (released TVTSv2
+    files carry no sort head); it keeps its initialisation and the report says so.
+    """
+    state = model_state_from_checkpoint(read_checkpoint(path), path)
+    expected = net.state_dict()
+    absent = {}
+    for prefix in getattr(net, "optional_checkpoint_prefixes", ()):
+        if not any(k.startswith(prefix) for k in state):
+            absent[prefix.rstrip(".")] = sum(k.startswith(prefix) for k in expected)
+            expected = {k: v for k, v in expected.items() if not k.startswith(prefix)}
+    check_state_dict(expected, state, str(path))
+    net.load_state_dict(state, strict=not absent)
+    if absent:
+        log.info("loaded all %d tensors of %s; not in the file, kept at their initialisation: %s", len(state), path,
+                 ", ".join(f"{name} ({n} tensors)" for name, n in absent.items()))
+    else:
+        log.info("loaded all %d tensors of %s", len(state), path)
+    return {"checkpoint": str(path), "loaded": len(state), "absent": absent}
 
 
 MAE_INFLATIONS = ("repeat", "mean")

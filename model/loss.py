@@ -3,6 +3,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from utils.registry import Registry
+
+OBJECTIVES = Registry("objective (loss.type)")
+
 
 def sim_matrix(a, b, eps=1e-8):
     """Cosine similarity of the rows of `a` with the rows of `b`; row norms are clamped below at `eps`."""
@@ -27,6 +31,7 @@ def sort_loss(sort_logits, labels=None):
     return F.cross_entropy(sort_logits.reshape(-1, n), labels.reshape(-1))
 
 
+@OBJECTIVES.register("TVTSLoss")
 class TVTSLoss(nn.Module):
     """total = nce_weight * NCE(sim(video, text)) + sort_weight * sort CE (official weights 1 and 2, tau 0.05).
 

@@ -7,8 +7,10 @@ import torch
 import torch.nn as nn
 
 from .blocks import Block, run_blocks
+from .registry import HEADS
 
 
+@HEADS.register("sort_transformer")
 class SortTransformer(nn.Module):
     def __init__(self, embed_dim=768, depth=2, num_heads=12, mlp_ratio=4.0, num_classes=4, attention="sdpa",
                  grad_checkpointing=False):

@@ -3,9 +3,12 @@ import os
 
 from transformers import AutoConfig, AutoModel
 
+from .registry import TEXT_ENCODERS
+
 TEXT_PARAM_KEYS = ("model", "pretrained", "config", "input")
 
 
+@TEXT_ENCODERS.register("huggingface")
 def build_text_model(model, pretrained=True, config=None, input=None):
     """Build the HF encoder named by `model` (hub name or local directory).
 

@@ -1,18 +1,20 @@
-"""TVTS: masked video encoder + transcript encoder + projections + transcript-sort head.
+"""TVTS (v1): masked tubelet ViT + Hugging Face transcript encoder + projections + transcript-sort head.
 
-`TVTS(**config["arch"]["args"])`; `model(batch) -> (text_embeddings, video_embeddings, sort_logits)` exactly as the
-official `TVTS.forward`. The `state_dict` keys (`text_model.*`, `video_model.*`, `txt_proj.1.*`, `vid_proj.0.*`,
-`pred_model.*`) are those of the official release.
+`build_model({"type": "TVTS", "args": ...})` or `TVTS(**config["arch"]["args"])`; `model(batch) -> (text_embeddings,
+video_embeddings, sort_logits)` exactly as the official `TVTS.forward`. The `state_dict` keys (`text_model.*`,
+`video_model.*`, `txt_proj.1.*`, `vid_proj.0.*`, `pred_model.*`) are those of the official release.
 """
 import logging
 
 import torch.nn as nn
 
 from .blocks import ATTENTION_IMPLS
-from .checkpoint import MAE_INFLATIONS, load_mae_weights, load_tvts_checkpoint
-from .sort_transformer import SortTransformer
-from .text_encoder import TEXT_PARAM_KEYS, build_text_model, encode_text
-from .video_transformer import ARCH_PRESETS, VideoTransformer
+from . import checkpoint
+from .checkpoint import MAE_INFLATIONS, load_mae_weights
+from .registry import ARCHITECTURES, HEADS, TEXT_ENCODERS, VIDEO_ENCODERS
+from .text_encoder import TEXT_PARAM_KEYS, encode_text
+from .transcript_sort import TranscriptSortModel
+from .video_transformer import ARCH_PRESETS
 
 log = logging.getLogger(__name__)
 
@@ -22,34 +24,19 @@ VIDEO_PARAM_KEYS = ("arch_config", "num_frames", "mae_checkpoint", "mae_inflatio
 SORT_PARAM_KEYS = ("depth", "num_heads", "mlp_ratio")
 
 
-def _check_keys(params, allowed, name):
+def check_keys(params, allowed, name):
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ValueError(f"unknown key(s) in arch.args.{name}: {unknown}; allowed: {list(allowed)}")
 
 
-def check_arch_args(video_params, text_params, projection="minimal", sort_params=None, attention="sdpa", **_):
-    """Validate `arch.args` without building anything (so a config error stops a run before any work)."""
-    _check_keys(video_params, VIDEO_PARAM_KEYS, "video_params")
-    _check_keys(text_params, TEXT_PARAM_KEYS, "text_params")
-    _check_keys(sort_params or {}, SORT_PARAM_KEYS, "sort_params")
+def check_attention(attention):
     if attention not in ATTENTION_IMPLS:
         raise ValueError(f"arch.args.attention must be one of {ATTENTION_IMPLS}, got {attention!r}")
-    if video_params.get("mae_inflation", "repeat") not in MAE_INFLATIONS:
-        raise ValueError(f"arch.args.video_params.mae_inflation must be one of {MAE_INFLATIONS}")
-    std = video_params.get("temporal_embed_std", 0.0)
-    if isinstance(std, bool) or not isinstance(std, (int, float)) or std < 0:
-        raise ValueError(f"arch.args.video_params.temporal_embed_std must be a number >= 0, got {std!r}")
-    if video_params.get("arch_config", "base_patch16_224") not in ARCH_PRESETS:
-        raise ValueError(f"arch.args.video_params.arch_config {video_params['arch_config']!r} is unknown; known: "
-                         f"{list(ARCH_PRESETS)}")
-    if projection not in ("minimal", ""):
-        raise ValueError(f"arch.args.projection must be 'minimal' or '', got {projection!r}")
-    if "model" not in text_params:
-        raise ValueError("arch.args.text_params.model is required (a HF model name or directory)")
 
 
-class TVTS(nn.Module):
+@ARCHITECTURES.register("TVTS")
+class TVTS(TranscriptSortModel):
     """Arguments (all from `arch.args`):
 
     video_params: `arch_config` preset (only `base_patch16_224`), `num_frames` (sizes `temporal_embed`: one slot
@@ -67,23 +54,67 @@ class TVTS(nn.Module):
         block activations in backward to save memory.
     """
 
+    tokenizer = "huggingface"
+    masking = "per_slot"
+
+    @staticmethod
+    def check_args(video_params, text_params, projection="minimal", sort_params=None, attention="sdpa", **_):
+        """Validate `arch.args` without building anything (so a config error stops a run before any work)."""
+        check_keys(video_params, VIDEO_PARAM_KEYS, "video_params")
+        check_keys(text_params, TEXT_PARAM_KEYS, "text_params")
+        check_keys(sort_params or {}, SORT_PARAM_KEYS, "sort_params")
+        check_attention(attention)
+        if video_params.get("mae_inflation", "repeat") not in MAE_INFLATIONS:
+            raise ValueError(f"arch.args.video_params.mae_inflation must be one of {MAE_INFLATIONS}")
+        std = video_params.get("temporal_embed_std", 0.0)
+        if isinstance(std, bool) or not isinstance(std, (int, float)) or std < 0:
+            raise ValueError(f"arch.args.video_params.temporal_embed_std must be a number >= 0, got {std!r}")
+        if video_params.get("arch_config", "base_patch16_224") not in ARCH_PRESETS:
+            raise ValueError(f"arch.args.video_params.arch_config {video_params['arch_config']!r} is unknown; known: "
+                             f"{list(ARCH_PRESETS)}")
+        if projection not in ("minimal", ""):
+            raise ValueError(f"arch.args.projection must be 'minimal' or '', got {projection!r}")
+        if "model" not in text_params:
+            raise ValueError("arch.args.text_params.model is required (a HF model name or directory)")
+
+    @staticmethod
+    def default_tokenizer_name(args):
+        return args["text_params"]["model"]
+
+    @staticmethod
+    def weight_files(args):
+        """(config key, path, hint) of each weight file these `arch.args` will read (a full checkpoint replaces
+        ImageMAE)."""
+        if args.get("load_checkpoint"):
+            return [("arch.args.load_checkpoint", args["load_checkpoint"], "")]
+        mae = args.get("video_params", {}).get("mae_checkpoint", "")
+        return [("arch.args.video_params.mae_checkpoint", mae,
+                 "download mae_pretrain_vit_base.pth from the ImageMAE release")] if mae else []
+
+    @staticmethod
+    def architecture_only(args):
+        """`arch.args` that build the same network without loading or downloading any weights."""
+        return {**args, "load_checkpoint": "",
+                "video_params": {**args["video_params"], "mae_checkpoint": ""},
+                "text_params": {**args["text_params"], "pretrained": False}}
+
     def __init__(self, video_params, text_params, projection_dim=256, projection="minimal", load_checkpoint="",
                  n_trans=4, sort_params=None, attention="sdpa", grad_checkpointing=False):
         super().__init__()
         video_params, text_params, sort_params = dict(video_params), dict(text_params), dict(sort_params or {})
-        check_arch_args(video_params=video_params, text_params=text_params, projection=projection,
+        self.check_args(video_params=video_params, text_params=text_params, projection=projection,
                         sort_params=sort_params, attention=attention)
         self.n_trans = n_trans
 
-        self.text_model = build_text_model(**text_params)
+        self.text_model = TEXT_ENCODERS.build("huggingface", **text_params)
         text_dim = self.text_model.config.hidden_size
 
         arch = video_params.get("arch_config", "base_patch16_224")
         vit_args = {**ARCH_PRESETS[arch], **{k: video_params[k] for k in VIT_OVERRIDE_KEYS if k in video_params}}
-        self.video_model = VideoTransformer(num_frames=video_params.get("num_frames", 16), attention=attention,
-                                            grad_checkpointing=grad_checkpointing,
-                                            temporal_embed_std=video_params.get("temporal_embed_std", 0.0),
-                                            **vit_args)
+        self.video_model = VIDEO_ENCODERS.build(
+            "tubelet_vit", num_frames=video_params.get("num_frames", 16), attention=attention,
+            grad_checkpointing=grad_checkpointing, temporal_embed_std=video_params.get("temporal_embed_std", 0.0),
+            **vit_args)
         video_dim = self.video_model.embed_dim
         mae = video_params.get("mae_checkpoint", "")
         if not load_checkpoint:
@@ -101,12 +132,16 @@ class TVTS(nn.Module):
         if text_dim != video_dim:
             raise ValueError(f"the sort head attends over text ({text_dim}-d) and video ({video_dim}-d) features "
                              "together: their widths must match")
-        self.pred_model = SortTransformer(embed_dim=video_dim, num_classes=n_trans, attention=attention,
-                                          grad_checkpointing=grad_checkpointing,
-                                          **{"depth": 2, "num_heads": 12, "mlp_ratio": 4.0, **sort_params})
+        self.pred_model = HEADS.build("sort_transformer", embed_dim=video_dim, num_classes=n_trans,
+                                      attention=attention, grad_checkpointing=grad_checkpointing,
+                                      **{"depth": 2, "num_heads": 12, "mlp_ratio": 4.0, **sort_params})
         if load_checkpoint:
-            load_tvts_checkpoint(self, load_checkpoint)
+            checkpoint.load_checkpoint(self, load_checkpoint)
         self.train()  # HF returns its models in eval mode; the official puts the text model in train mode
+
+    @property
+    def text_vocab_size(self):
+        return self.text_model.config.vocab_size
 
     def compute_text(self, text):
         """Tokenizer output for N transcripts -> (features before projection (N, D), projected (N, P))."""
@@ -117,27 +152,3 @@ class TVTS(nn.Module):
         """video (B, T, 3, H, W) -> (all output tokens (B, 1 + kept, D), projected CLS (B, P))."""
         tokens = self.video_model(video, keep_ind)
         return tokens, self.vid_proj(tokens[:, 0])
-
-    def forward(self, batch):
-        """batch: `text` (tokenizer output for K*B transcripts, transcript-major: all clips' transcript 0, then
-        all clips' transcript 1, ...), `video` (B, T, 3, H, W), `keep_ind` (B, T/2, n_keep) or absent/None.
-
-        Returns text embeddings (B, P) (mean of the K projected transcripts), video embeddings (B, P) and sort
-        logits (B, K, n_trans), or None when K == 1.
-        """
-        video = batch["video"]
-        b = video.shape[0]
-        n_text = batch["text"]["input_ids"].shape[0]
-        if n_text % b:
-            raise ValueError(f"text holds {n_text} transcripts for {b} clips: expected K * {b} (transcript-major)")
-        k = n_text // b
-        if k not in (1, self.n_trans):
-            raise ValueError(f"got K={k} transcripts per clip; this model sorts n_trans={self.n_trans} (or takes 1)")
-        text_features, text_embeddings = self.compute_text(batch["text"])
-        text_embeddings = text_embeddings.reshape(k, b, -1).mean(0)
-        video_tokens, video_embeddings = self.compute_video(video, batch.get("keep_ind"))
-        sort_logits = None
-        if k > 1:
-            sort_text = text_features.reshape(k, b, -1).detach().transpose(0, 1)
-            sort_logits = self.pred_model(sort_text, video_tokens)
-        return text_embeddings, video_embeddings, sort_logits

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from .blocks import Block, run_blocks
+from .registry import VIDEO_ENCODERS
 
 ARCH_PRESETS = {
     "base_patch16_224": dict(img_size=224, patch_size=16, embed_dim=768, depth=12, num_heads=12, mlp_ratio=4.0),
@@ -27,6 +28,7 @@ class TubeletEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
+@VIDEO_ENCODERS.register("tubelet_vit")
 class VideoTransformer(nn.Module):
     def __init__(self, img_size=224, patch_size=16, in_chans=3, embed_dim=768, depth=12, num_heads=12,
                  mlp_ratio=4.0, qkv_bias=True, num_frames=16, tubelet_size=2, attention="sdpa",

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import make_batch, tiny_args, tiny_model
-from model import TVTS, CheckpointError, load_tvts_checkpoint, read_checkpoint
+from model import TVTS, CheckpointError, load_checkpoint, read_checkpoint
 
 
 def _official_config_object():
@@ -99,7 +99,7 @@ def test_missing_unexpected_and_misshapen_keys_are_named(tmp_path):
     path = tmp_path / "bad.pth"
     torch.save({"state_dict": state}, path)
     with pytest.raises(CheckpointError) as err:
-        load_tvts_checkpoint(model, path)
+        load_checkpoint(model, path)
     message = str(err.value)
     assert "bad.pth" in message and "pred_model.head.bias" in message and "video_model.extra" in message
     assert "txt_proj.1.weight: expected (32, 64), file has (3, 3)" in message
@@ -109,7 +109,7 @@ def test_files_without_state_dict_or_missing_are_clear_errors(tmp_path):
     path = tmp_path / "weights_only.pth"
     torch.save({"model": {}}, path)
     with pytest.raises(CheckpointError, match="no 'state_dict'.*model"):
-        load_tvts_checkpoint(tiny_model(), path)
+        load_checkpoint(tiny_model(), path)
     with pytest.raises(CheckpointError, match="not found.*nowhere.pth"):
         read_checkpoint(tmp_path / "nowhere.pth")
     (tmp_path / "truncated.pth").write_bytes(path.read_bytes()[:50])

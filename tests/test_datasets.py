@@ -7,8 +7,10 @@ import torch
 from PIL import Image
 
 from data_loader.base import SampleError
-from data_loader.collate import TextVideoCollator, load_tokenizer
+from data_loader.collate import TextVideoCollator
 from data_loader.loader import AlternatingLoader, build_dataloader, build_dataset, set_epoch
+from data_loader.masking import build_masker
+from data_loader.tokenizers import HuggingFaceTokenizer
 from data_loader.transforms import IMAGENET_MEAN, IMAGENET_STD
 from data_loader.yttemporal import YTTemporal
 from media import frame_index, write_indexed_video, write_tokenizer, write_yt_corpus
@@ -21,12 +23,13 @@ def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     data_dir, meta_dir = write_yt_corpus(str(root), {"subset_0/data/a.mp4": 30, "subset_0/data/b.mp4": 40,
                                                      "subset_1/data/c.mp4": 28}, fps=FPS)
-    tokenizer = load_tokenizer(write_tokenizer(str(root / "tok"), [f"s{i}" for i in range(40)] + ["a", "dog"]))
+    tokenizer = HuggingFaceTokenizer(write_tokenizer(str(root / "tok"), [f"s{i}" for i in range(40)] + ["a", "dog"]))
     return {"root": root, "data_dir": data_dir, "meta_dir": meta_dir, "tokenizer": tokenizer}
 
 
 def yt(corpus, **kw):
-    args = dict(data_dir=corpus["data_dir"], meta_dir=corpus["meta_dir"], input_res=32, patch_size=8, split="train")
+    args = dict(data_dir=corpus["data_dir"], meta_dir=corpus["meta_dir"], input_res=32, split="train",
+                masker=build_masker(mask_ratio=0.75, input_res=32, patch_size=8))
     args.update(kw)
     return YTTemporal(**args)
 
@@ -133,22 +136,22 @@ def test_validation_never_resamples_and_strict_mode_raises(broken_corpus, corpus
 def test_collate_orders_text_transcript_major(corpus):
     ds = yt(corpus)
     samples = [ds[i] for i in range(3)]
-    batch = TextVideoCollator(corpus["tokenizer"], max_length=50)(samples)
+    batch = TextVideoCollator(corpus["tokenizer"])(samples)
     assert batch["video"].shape == (3, 16, 3, 32, 32) and batch["keep_ind"].shape == (3, 8, 4)
     assert batch["label"].tolist() == [[0, 1, 2, 3]] * 3
     ids = batch["text"]["input_ids"]
     assert ids.shape[0] == 12
     for k in range(4):
         for b in range(3):
-            decoded = corpus["tokenizer"].decode(ids[k * 3 + b], skip_special_tokens=True)
+            decoded = corpus["tokenizer"].decode(ids[k * 3 + b])
             assert decoded.split() == samples[b]["text"][k].split()
-    short = TextVideoCollator(corpus["tokenizer"], max_length=4)(samples)
+    short = TextVideoCollator(HuggingFaceTokenizer(corpus["tokenizer"].name, max_length=4))(samples)
     assert short["text"]["input_ids"].shape[1] == 4
 
 
 def test_tokenizer_vocabulary_is_checked(corpus, tmp_path):
     with pytest.raises(ValueError, match="outside the embedding table"):
-        load_tokenizer(corpus["tokenizer"].name_or_path, vocab_size=10)
+        HuggingFaceTokenizer(corpus["tokenizer"].name, vocab_size=10)
 
 
 def official_args(corpus, **kw):

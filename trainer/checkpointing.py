@@ -9,11 +9,12 @@ from utils.io import save_torch
 from utils.rng import rng_state
 
 
-def save_checkpoint(path, model, optimizer, scaler_state, epoch, step, epoch_step, config, best=None):
+def save_checkpoint(path, model, optimizer, scaler_state, epoch, step, epoch_step, config, best=None, task=None):
     """Write a checkpoint atomically. `epoch` is 1-based (the epoch being run or just finished), `step` counts
-    optimiser steps over the run, `epoch_step` the iterations already done in `epoch` (0 when it finished)."""
+    optimiser steps over the run, `epoch_step` the iterations already done in `epoch` (0 when it finished);
+    `task` is the task's own state."""
     state = {
-        "arch": "TVTS",
+        "arch": type(model).__name__,
         "state_dict": {"module." + k: v for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
         "scaler": scaler_state,
@@ -23,6 +24,7 @@ def save_checkpoint(path, model, optimizer, scaler_state, epoch, step, epoch_ste
         "monitor_best": best,
         "rng": rng_state(),
         "config": config,
+        "task": task or {},
     }
     save_torch(state, path)
 

@@ -3,22 +3,25 @@ import inspect
 import os
 
 from data_loader.loader import DATASETS, dataset_kwargs
-from model.loss import TVTSLoss
-from model.tvts import TVTS, check_arch_args
+from data_loader.tokenizers import TOKENIZERS
+from model import ARCHITECTURES, OBJECTIVES
+from utils.amp import PRECISIONS
 from utils.config import ConfigError, fill_defaults
-
 from utils.distributed import GATHER_MODES
-from .optim import OPTIMIZERS
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+from .optim import OPTIMIZERS
+from .task import TASKS
 
 DEFAULTS = {
     "name": "tvts",
     "seed": 0,
     "arch": {"type": "TVTS", "args": None},
-    "tokenizer": {"name": "", "max_length": 50},  # "" = the text model's name
+    # type "" = the architecture's own; name "" = its default (TVTS: the text model's); max_length 0 = the type's
+    # default (huggingface 50, clip 77)
+    "tokenizer": {"type": "", "name": "", "max_length": 0},
     "data_loader": [],
-    "optimizer": {"type": "AdamW", "args": None},
+    # param_groups: [{"name", "match" (regex), "lr"}], first match wins; [] = one group (see trainer.optim)
+    "optimizer": {"type": "AdamW", "args": None, "param_groups": [], "no_weight_decay": ""},
     "lr_scheduler": {"decay": "step", "milestones": [12, 16], "gamma": 0.1, "warmup_steps": 0, "min_lr": 0.0},
     "loss": {"type": "TVTSLoss", "args": None},
     "metrics": ["t2v_metrics", "v2t_metrics"],
@@ -32,10 +35,13 @@ DEFAULTS = {
         "monitor": "max sort_order_acc",  # model_best.pth; the official monitor was inverted
         "gather": "official",  # contrastive gradient across ranks: "official" (1/world_size) or "exact"
         "precision": "fp32",
+        "grad_scaler": True,  # with fp16: scale the loss (off: the official TVTSv2 H/14 recipe)
+        "fp32_loss": True,  # compute the loss in fp32 whatever the autocast (off: in the network's output dtype)
         "grad_clip": 0.0,  # 0 = off (official)
         "accum_steps": 1,
         "compile": False,
-        "max_steps_per_epoch": 0,  # 0 = a full pass of the longest loader
+        "max_steps_per_epoch": 0,  # 0 = a full epoch
+        "epoch_loader": -1,  # an epoch is a pass over this loader; -1 = the longest (TVTS), 0 = the first (TVTSv2)
         "log_every": 10,
         "tensorboard": True,
         "device": "",  # "" = cuda:<local rank> when available, else cpu
@@ -54,26 +60,35 @@ def validate_config(config, source):
     ConfigError naming the key and `source`."""
     cfg = fill_defaults(config, DEFAULTS, source)
     t = cfg["trainer"]
-    _require(cfg["arch"]["type"] == "TVTS", f"{source}: arch.type must be 'TVTS'")
+    _require(cfg["arch"]["type"] in ARCHITECTURES, f"{source}: arch.type {cfg['arch']['type']!r} is unknown; "
+                                                   f"known: {ARCHITECTURES.names()}")
+    arch_cls = ARCHITECTURES.get(cfg["arch"]["type"])
     arch = cfg["arch"]["args"]
     _require(isinstance(arch, dict), f"{source}: arch.args must be an object")
+    _check_args(arch, arch_cls, f"{source}: arch.args")
     try:
-        check_arch_args(**arch)
+        arch_cls.check_args(**arch)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{source}: {e}") from None
-    _check_args(arch, TVTS, f"{source}: arch.args")
-    if arch.get("load_checkpoint"):
-        _require(os.path.isfile(arch["load_checkpoint"]),
-                 f"{source}: arch.args.load_checkpoint file not found: {arch['load_checkpoint']}")
-    elif arch.get("video_params", {}).get("mae_checkpoint"):
-        mae = arch["video_params"]["mae_checkpoint"]
-        _require(os.path.isfile(mae), f"{source}: arch.args.video_params.mae_checkpoint file not found: {mae} "
-                                      "(download mae_pretrain_vit_base.pth from the ImageMAE release)")
-    _require(cfg["optimizer"]["type"] in OPTIMIZERS,
-             f"{source}: optimizer.type {cfg['optimizer']['type']!r} is unknown; known: {sorted(OPTIMIZERS)}")
-    _check_args(cfg["optimizer"]["args"], OPTIMIZERS[cfg["optimizer"]["type"]], f"{source}: optimizer.args")
-    _require(cfg["loss"]["type"] == "TVTSLoss", f"{source}: loss.type must be 'TVTSLoss'")
-    _check_args(cfg["loss"]["args"], TVTSLoss, f"{source}: loss.args")
+    for key, path, hint in arch_cls.weight_files(arch):
+        _require(os.path.isfile(path), f"{source}: {key} file not found: {path}" + (f" ({hint})" if hint else ""))
+    tok = cfg["tokenizer"]
+    _require(not tok["type"] or tok["type"] in TOKENIZERS,
+             f"{source}: tokenizer.type {tok['type']!r} is unknown; known: {TOKENIZERS.names()}")
+    _require(not tok["type"] or tok["type"] == arch_cls.tokenizer,
+             f"{source}: tokenizer.type {tok['type']!r} does not fit {cfg['arch']['type']}, whose text tower reads "
+             f"{arch_cls.tokenizer!r} token ids")
+    opt = cfg["optimizer"]
+    _require(opt["type"] in OPTIMIZERS, f"{source}: optimizer.type {opt['type']!r} is unknown; known: "
+                                        f"{sorted(OPTIMIZERS)}")
+    _check_args(opt["args"], OPTIMIZERS[opt["type"]], f"{source}: optimizer.args")
+    for i, rule in enumerate(opt["param_groups"]):
+        where = f"{source}: optimizer.param_groups[{i}]"
+        _require(isinstance(rule, dict) and isinstance(rule.get("match"), str), f"{where} needs a 'match' regex")
+        _require(set(rule) <= {"name", "match", "lr"}, f"{where}: keys are name, match, lr; got {sorted(rule)}")
+    _require(cfg["loss"]["type"] in TASKS and cfg["loss"]["type"] in OBJECTIVES,
+             f"{source}: loss.type {cfg['loss']['type']!r} is unknown; known: {OBJECTIVES.names()}")
+    _check_args(cfg["loss"]["args"], OBJECTIVES.get(cfg["loss"]["type"]), f"{source}: loss.args")
     _require(cfg["lr_scheduler"]["decay"] in ("step", "cosine"), f"{source}: lr_scheduler.decay must be 'step' or "
                                                                   "'cosine'")
     _require(t["gather"] in GATHER_MODES, f"{source}: trainer.gather must be one of {GATHER_MODES}")
@@ -84,7 +99,9 @@ def validate_config(config, source):
     _require(isinstance(cfg["data_loader"], list) and cfg["data_loader"],
              f"{source}: data_loader must be a non-empty list of loaders")
     for i, entry in enumerate(cfg["data_loader"]):
-        _check_loader(entry, f"{source}: data_loader[{i}]")
+        _check_loader(entry, f"{source}: data_loader[{i}]", arch_cls)
+    _require(t["epoch_loader"] < len(cfg["data_loader"]), f"{source}: trainer.epoch_loader {t['epoch_loader']} "
+                                                           f"names no loader (-1 = the longest)")
     return cfg
 
 
@@ -95,11 +112,11 @@ def _check_args(args, fn, where):
     _require(not unknown, f"{where}: unknown key(s) {unknown}; accepted: {sorted(accepted)}")
 
 
-def _check_loader(entry, where):
+def _check_loader(entry, where, arch_cls):
     _require(isinstance(entry, dict) and isinstance(entry.get("args"), dict), f"{where} must be {{type, args}}")
     args = entry["args"]
     name = args.get("dataset_name")
-    _require(name in DATASETS, f"{where}.args.dataset_name {name!r} is unknown; known: {sorted(DATASETS)}")
+    _require(name in DATASETS, f"{where}.args.dataset_name {name!r} is unknown; known: {DATASETS.names()}")
     for key in ("batch_size", "data_dir"):
         _require(key in args, f"{where}.args.{key} is required")
     _require(isinstance(args["batch_size"], int) and args["batch_size"] > 0,
@@ -108,4 +125,8 @@ def _check_loader(entry, where):
         dataset_kwargs(args)
     except ValueError as e:
         raise ConfigError(f"{where}: {e}") from None
+    masking = {**args, **args.get("video_params", {})}.get("masking", "per_slot")
+    _require(masking in ("none", arch_cls.masking), f"{where}: masking {masking!r} does not fit "
+                                                     f"{arch_cls.__name__}, whose video tower takes "
+                                                     f"{arch_cls.masking!r} keep_ind (or 'none')")
     _require(os.path.isdir(args["data_dir"]), f"{where}.args.data_dir not found: {args['data_dir']}")

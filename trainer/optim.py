@@ -1,10 +1,11 @@
-"""Optimiser and learning-rate schedule.
+"""Optimiser, parameter groups and learning-rate schedule.
 
 The official code uses Hugging Face's `transformers.AdamW` (removed from recent transformers). Its update differs
 from `torch.optim.AdamW`: eps is added to the *uncorrected* sqrt(v) and the bias correction goes into the step
 size, and weight decay is applied after the Adam step. `HFAdamW` is that rule, written from its definition.
 """
 import math
+import re
 
 import torch
 
@@ -54,16 +55,53 @@ class HFAdamW(torch.optim.Optimizer):
 OPTIMIZERS = {"AdamW": HFAdamW, "torch.AdamW": torch.optim.AdamW}
 
 
-def build_optimizer(model, type="AdamW", args=None):
-    """One parameter group with every trainable parameter, as the official (weight decay 0 makes exclusions moot).
-    `AdamW` is the official Hugging Face rule; `torch.AdamW` is PyTorch's."""
+def parameter_groups(model, rules=(), no_weight_decay="", weight_decay=0.0):
+    """The trainable parameters of `model` split into groups by name (frozen ones are left out).
+
+    Without `rules`: one group with every trainable parameter (TVTS v1). With `rules` (a list of
+    `{"name", "match", "lr"}`): each parameter goes to the first rule whose regex `match` is found in its name
+    (`re.search`; "" matches all), a parameter no rule matches is an error, and rules sharing a `name` share a
+    group. Each group is split into parameters with weight decay and those matching `no_weight_decay` (regex) with
+    0, in the order decay, no decay; groups keep the order in which their names first appear. A rule's `lr`
+    (absent: the optimiser's) is the group's base learning rate, which the schedule scales.
+    """
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not rules:
+        return [{"params": [p for _, p in named]}]
+    skip = re.compile(no_weight_decay) if no_weight_decay else None
+    groups = {}
+    for name, param in named:
+        rule = next((r for r in rules if re.search(r["match"], name)), None)
+        if rule is None:
+            raise ValueError(f"parameter {name} matches no optimizer.param_groups rule "
+                             f"({[r['match'] for r in rules]}); add a catch-all rule with match ''")
+        decay = not (skip and skip.search(name))
+        key = (rule.get("name", rule["match"]), decay)
+        group = groups.setdefault(key, {"params": [], "names": [], "weight_decay": weight_decay if decay else 0.0})
+        if "lr" in rule:
+            group["lr"] = rule["lr"]
+        group["params"].append(param)
+        group["names"].append(name)
+    order = list(dict.fromkeys(k[0] for k in groups))
+    return [groups[(n, d)] for n in order for d in (True, False) if (n, d) in groups]
+
+
+def build_optimizer(model, type="AdamW", args=None, param_groups=(), no_weight_decay=""):
+    """`AdamW` is the official Hugging Face rule, `torch.AdamW` PyTorch's; `param_groups` / `no_weight_decay` as in
+    `parameter_groups` (weight decay from `args`). Each group remembers its base learning rate as `initial_lr`."""
     if type not in OPTIMIZERS:
         raise ValueError(f"optimizer.type {type!r} is unknown; known: {sorted(OPTIMIZERS)}")
-    return OPTIMIZERS[type]([p for p in model.parameters() if p.requires_grad], **(args or {}))
+    args = dict(args or {})
+    groups = parameter_groups(model, param_groups, no_weight_decay, args.get("weight_decay", 0.0))
+    optimizer = OPTIMIZERS[type]([{k: v for k, v in g.items() if k != "names"} for g in groups], **args)
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+    return optimizer
 
 
 class LRSchedule:
-    """The learning rate for each optimiser step: `base_lr * warmup * decay`.
+    """The learning rate for each optimiser step: `base_lr * warmup * decay`; with several parameter groups each
+    group's base (`initial_lr`) is scaled by the same factor, lr(step) / base_lr.
 
     decay "step" (official): x `gamma` for every milestone epoch already completed (the official applied it at
     the end of each epoch, so epochs 13-16 run at 0.1x with milestones [12, 16]); "cosine": half-cosine from
@@ -91,7 +129,9 @@ class LRSchedule:
         return lr
 
     def apply(self, optimizer, step):
+        """Set every group's lr for `step`; returns the base lr's value."""
         lr = self.lr(step)
+        factor = lr / self.base_lr if self.base_lr else 0.0
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = group["initial_lr"] * factor if "initial_lr" in group else lr
         return lr

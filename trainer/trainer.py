@@ -1,8 +1,10 @@
-"""The pretraining loop: DDP, mixed precision, schedule, accumulation, validation, checkpoints and resume.
+"""The pretraining loop, for every method: DDP, mixed precision, schedule, accumulation, validation, checkpoints
+and resume. What is method-specific (the forward and its losses, the cross-rank gather, the validation metrics,
+extra checkpointed state) is the task's (`trainer.task`).
 
 One iteration takes one batch from every training loader in config order and makes one optimiser step per
-batch (stage 2 alternates CC3M and WebVid like this, as the official trainer). The contrastive loss is computed on
-the embeddings gathered from every rank (`trainer.gather` says how its gradient flows back).
+batch (TVTS stage 2 alternates CC3M and WebVid like this, TVTSv2 YT-Temporal and WebVid, as the official
+trainers).
 """
 import contextlib
 import json
@@ -14,29 +16,31 @@ from collections import Counter
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from data_loader.collate import load_tokenizer
 from data_loader.loader import AlternatingLoader, build_dataloader
-from model import TVTS, TVTSLoss
-
-from utils.amp import OptimizerStep, autocast, autocast_dtype
-from utils.distributed import gather_with_grad
+from data_loader.tokenizers import build_tokenizer
+from model import ARCHITECTURES, build_model
+from utils.amp import OptimizerStep
 from utils.rng import set_rng_state
 
 from .checkpointing import load_training_checkpoint, save_checkpoint
 from .evaluation import evaluate, format_results
 from .optim import LRSchedule, build_optimizer
+from .task import build_task
 
 log = logging.getLogger(__name__)
 
 
 def build_loaders(cfg, tokenizer, env, split=None):
     return [build_dataloader(entry["args"], tokenizer, rank=env.rank, world_size=env.world_size, split=split,
-                             seed=cfg["seed"], max_length=cfg["tokenizer"]["max_length"])
-            for entry in cfg["data_loader"]]
+                             seed=cfg["seed"]) for entry in cfg["data_loader"]]
 
 
-def tokenizer_name(cfg):
-    return cfg["tokenizer"]["name"] or cfg["arch"]["args"]["text_params"]["model"]
+def make_tokenizer(cfg, model):
+    """The config's tokenizer (by default the architecture's own), checked against the model's vocabulary."""
+    arch = ARCHITECTURES.get(cfg["arch"]["type"])
+    tok = cfg["tokenizer"]
+    name = tok["name"] or arch.default_tokenizer_name(cfg["arch"]["args"])
+    return build_tokenizer(tok["type"] or arch.tokenizer, name, tok["max_length"] or None, model.text_vocab_size)
 
 
 class Trainer:
@@ -50,19 +54,19 @@ class Trainer:
         self.cfg, self.env, self.run_dir = cfg, env, run_dir
         t = self.t = cfg["trainer"]
         torch.manual_seed(cfg["seed"])  # identical initial weights on every rank
-        self.model = TVTS(**cfg["arch"]["args"]).to(env.device)
-        self.tokenizer = load_tokenizer(tokenizer_name(cfg), vocab_size=self.model.text_model.config.vocab_size)
-        self.train_loader = AlternatingLoader(build_loaders(cfg, self.tokenizer, env))
+        self.model = build_model(cfg["arch"]).to(env.device)
+        self.task = build_task(cfg, self.model, env.device)
+        self.tokenizer = make_tokenizer(cfg, self.model)
+        self.train_loader = AlternatingLoader(build_loaders(cfg, self.tokenizer, env), t["epoch_loader"])
         self.val_loaders = build_loaders(cfg, self.tokenizer, env, split="val")
         self.dataset_names = [e["args"]["dataset_name"] for e in cfg["data_loader"]]
-        self.optimizer = build_optimizer(self.model, cfg["optimizer"]["type"], cfg["optimizer"]["args"])
-        self.loss_fn = TVTSLoss(**(cfg["loss"]["args"] or {}))
-        self.autocast_dtype = autocast_dtype(t["precision"])
-        self.amp = OptimizerStep(self.optimizer, env.device, scale_loss=t["precision"] == "fp16",
+        opt = cfg["optimizer"]
+        self.optimizer = build_optimizer(self.model, opt["type"], opt["args"], opt["param_groups"],
+                                         opt["no_weight_decay"])
+        self.amp = OptimizerStep(self.optimizer, env.device, scale_loss=t["precision"] == "fp16" and t["grad_scaler"],
                                  clip=t["grad_clip"])
         steps_per_epoch = self._steps_per_epoch() * len(self.dataset_names) // t["accum_steps"]
-        self.schedule = LRSchedule(self.optimizer.param_groups[0]["lr"], steps_per_epoch, t["epochs"],
-                                   **cfg["lr_scheduler"])
+        self.schedule = LRSchedule(self.optimizer.defaults["lr"], steps_per_epoch, t["epochs"], **cfg["lr_scheduler"])
 
         self.epoch, self.epoch_step, self.step = 1, 0, 0  # next epoch (1-based), its next iteration, optimiser steps
         self.best = None
@@ -70,9 +74,9 @@ class Trainer:
             self._resume(resume)
         self.net = self.model
         if env.distributed:
-            stage2 = any(name != "YTTemporal" for name in self.dataset_names)  # sort head unused on captions
+            unused = self.task.find_unused_parameters([loader.dataset for loader in self.train_loader.loaders])
             self.net = DistributedDataParallel(self.model, device_ids=[env.device.index] if env.device.type == "cuda"
-                                               else None, find_unused_parameters=stage2)
+                                               else None, find_unused_parameters=unused)
         if t["compile"]:
             self.net = torch.compile(self.net)
         self.skipped = Counter()
@@ -91,6 +95,7 @@ class Trainer:
         self.model.load_state_dict(ckpt["state_dict"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.amp.load_state_dict(ckpt.get("scaler"))
+        self.task.load_state_dict(ckpt.get("task") or {})
         self.epoch, self.epoch_step, self.step = ckpt["epoch"], ckpt["epoch_step"], ckpt["step"]
         if self.epoch_step == 0:  # saved at the end of an epoch: continue with the next one
             self.epoch += 1
@@ -113,17 +118,6 @@ class Trainer:
                 self._save_epoch(finished, metrics)
         if self.writer:
             self.writer.close()
-
-    def _forward_loss(self, batch):
-        device = self.env.device
-        batch = {"text": {k: v.to(device, non_blocking=True) for k, v in batch["text"].items()},
-                 "video": batch["video"].to(device, non_blocking=True), "keep_ind": batch["keep_ind"],
-                 "label": batch["label"].to(device, non_blocking=True)}
-        with autocast(device, self.autocast_dtype):
-            text, video, logits = self.net(batch)
-        mode = self.t["gather"]
-        return self.loss_fn(gather_with_grad(video.float(), mode), gather_with_grad(text.float(), mode),
-                            None if logits is None else logits.float(), batch["label"])
 
     def train_epoch(self, epoch):
         t, env = self.t, self.env
@@ -170,7 +164,7 @@ class Trainer:
         boundary = self._micro % accum == 0
         sync = boundary or not self.env.distributed
         with (self.net.no_sync() if not sync else contextlib.nullcontext()):
-            losses = self._forward_loss(batch)
+            losses = self.task.training_losses(self.net, batch)
             self.amp.backward(losses["total"] / accum)
         if boundary:
             lr = self.schedule.apply(self.optimizer, self.step)
@@ -196,13 +190,13 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------------- validation
     def validate(self, epoch):
-        results = evaluate(self.model, self.val_loaders, self.dataset_names, self.env.device, self.autocast_dtype)
+        results = evaluate(self.task, self.model, self.val_loaders, self.dataset_names)
         if self.env.is_main:
             self._report_validation(epoch, results)
         return results
 
     def _report_validation(self, epoch, results):
-        for line in format_results(epoch, results):
+        for line in format_results(self.task, epoch, results):
             log.info(line)
         if self.writer:
             for name, m in results.items():
@@ -216,8 +210,8 @@ class Trainer:
     # ------------------------------------------------------------------------------------------- checkpoints
     def _save(self, filename, epoch):
         path = os.path.join(self.run_dir, filename)
-        save_checkpoint(path, self.model, self.optimizer, self.amp.state_dict(), epoch, self.step, self.epoch_step, self.cfg,
-                        self.best)
+        save_checkpoint(path, self.model, self.optimizer, self.amp.state_dict(), epoch, self.step, self.epoch_step,
+                        self.cfg, self.best, self.task.state_dict())
         return path
 
     def _save_epoch(self, epoch, metrics):

@@ -1,0 +1,98 @@
+"""Tokenizers for the text towers, as callables `list[str] -> {"input_ids", "attention_mask"}` run in the data
+workers' collate. `tokenizer.type` in the config picks one; by default the architecture's own.
+
+- "huggingface" (TVTS v1): a Hugging Face tokenizer by hub name or local directory, padded to the longest
+  transcript and truncated at `max_length` (official: 50).
+- "clip" (TVTSv2): CLIP's byte-level BPE (the vocabulary file ships with `open_clip_torch`; nothing is
+  downloaded): [SOT] + tokens + [EOT], truncated to `max_length` (77) with EOT kept last, as
+  `clip.tokenize(truncate=True)` and OpenCLIP's tokenizer do. Batches are padded with 0 to their longest sequence
+  rather than to 77: the text tower is causal, so the EOT feature is the same either way.
+"""
+import importlib.util
+import os
+
+import torch
+
+from utils.registry import Registry
+
+TOKENIZERS = Registry("tokenizer (tokenizer.type)")
+
+
+@TOKENIZERS.register("huggingface")
+class HuggingFaceTokenizer:
+    def __init__(self, name, max_length=50, vocab_size=None):
+        from transformers import AutoTokenizer
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers tokenise; no nested thread pools
+        self.tokenizer = AutoTokenizer.from_pretrained(name)
+        self.name, self.max_length = name, max_length
+        check_vocabulary(len(self.tokenizer), name, vocab_size)
+
+    @property
+    def vocab_size(self):
+        return len(self.tokenizer)
+
+    def __call__(self, texts):
+        tokens = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                                return_tensors="pt")
+        return {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
+
+    def decode(self, ids):
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def _open_clip_tokenizer_module():
+    """open_clip's self-contained tokenizer module, loaded on its own: importing the `open_clip` package builds
+    its whole model zoo first (about 7 s per process)."""
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the CLIP tokenizer needs open_clip_torch (pip install open_clip_torch)")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "tokenizer.py")
+    module_spec = importlib.util.spec_from_file_location("_tvts_open_clip_tokenizer", path)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except ImportError:  # the module grew package-relative imports: take the slow, ordinary route
+        import open_clip.tokenizer as module
+    return module
+
+
+@TOKENIZERS.register("clip")
+class ClipTokenizer:
+    def __init__(self, name="", max_length=77, vocab_size=None):
+        module = _open_clip_tokenizer_module()
+        self.bpe = module.SimpleTokenizer(name or module.default_bpe(), context_length=max_length)
+        self.name, self.max_length = name or "CLIP BPE (open_clip_torch)", max_length
+        self.sot, self.eot = self.bpe.sot_token_id, self.bpe.eot_token_id
+        check_vocabulary(self.vocab_size, self.name, vocab_size)
+
+    @property
+    def vocab_size(self):
+        return len(self.bpe.encoder)
+
+    def __call__(self, texts):
+        ids = self.bpe(list(texts), context_length=self.max_length)
+        length = int((ids != 0).sum(1).max()) if ids.numel() else 0
+        ids = ids[:, :max(length, 1)].contiguous()
+        return {"input_ids": ids, "attention_mask": (ids != 0).to(torch.int64)}
+
+    def decode(self, ids):
+        ids = [int(i) for i in ids if int(i) not in (0, self.sot, self.eot)]
+        return self.bpe.decode(ids).strip()
+
+
+def check_vocabulary(size, name, vocab_size):
+    """A tokenizer that loaded almost no vocabulary (transformers 5 builds a 5-token one when a vocab file is passed
+    by keyword), or one larger than the text model's embedding table, is an error."""
+    if size <= 5:
+        raise ValueError(f"tokenizer {name} has only {size} tokens: its vocabulary did not load")
+    if vocab_size is not None and size > vocab_size:
+        raise ValueError(f"tokenizer {name} has {size} tokens but the text model's vocabulary has {vocab_size}: "
+                         "token ids would fall outside the embedding table")
+
+
+def build_tokenizer(kind, name="", max_length=None, vocab_size=None):
+    """The tokenizer of a config's `tokenizer` entry; `max_length` None takes the kind's default (50 / 77)."""
+    kwargs = {"name": name, "vocab_size": vocab_size}
+    if max_length is not None:
+        kwargs["max_length"] = max_length
+    return TOKENIZERS.build(kind, **kwargs)

@@ -1,0 +1,51 @@
+"""What TVTS v1 and TVTSv2 share: a video tower, a text tower, a transcript-sort head, and one forward.
+
+`forward(batch)` takes `text` (K*B transcripts, transcript-major: every clip's transcript 0, then every clip's
+transcript 1, ...; tokenizer output, or a token-id tensor), `video` (B, T, 3, H, W) and `keep_ind`, and returns
+the text embeddings (B, P) (the mean of the K transcript embeddings), the video embeddings (B, P) and the sort
+logits (B, K, n_trans), or None when K == 1 (single captions). The sort head sees the *detached* transcript
+features, so the sort loss trains the video tower and the head only.
+"""
+import torch.nn as nn
+
+
+def token_ids(text):
+    """The (N, L) id tensor of tokenizer output (a dict holding `input_ids`) or of a plain id tensor."""
+    return text["input_ids"] if isinstance(text, dict) else text
+
+
+class TranscriptSortModel(nn.Module):
+    """Subclasses define `compute_text(text) -> (sort features (N, D), embeddings (N, P))` and
+    `compute_video(video, keep_ind) -> (sort tokens (B, M, D), embeddings (B, P))`, and set `n_trans`.
+
+    Class attributes tell the rest of the project what the network reads: `tokenizer` (the tokenizer family of
+    its text tower), `masking` (the `keep_ind` layout its video tower takes) and `optional_checkpoint_prefixes`
+    (parts a released checkpoint may leave out; see `model.factory.load_checkpoint`).
+    """
+
+    tokenizer = None
+    masking = None
+    optional_checkpoint_prefixes = ()
+
+    @staticmethod
+    def default_tokenizer_name(args):
+        """The tokenizer to load when the config's `tokenizer.name` is empty ("" = the tokenizer kind's own)."""
+        return ""
+
+    def forward(self, batch):
+        video = batch["video"]
+        b = video.shape[0]
+        n_text = token_ids(batch["text"]).shape[0]
+        if n_text % b:
+            raise ValueError(f"text holds {n_text} transcripts for {b} clips: expected K * {b} (transcript-major)")
+        k = n_text // b
+        if k not in (1, self.n_trans):
+            raise ValueError(f"got K={k} transcripts per clip; this model sorts n_trans={self.n_trans} (or takes 1)")
+        text_features, text_embeddings = self.compute_text(batch["text"])
+        text_embeddings = text_embeddings.reshape(k, b, -1).mean(0)
+        video_tokens, video_embeddings = self.compute_video(video, batch.get("keep_ind"))
+        sort_logits = None
+        if k > 1:
+            sort_text = text_features.reshape(k, b, -1).detach().transpose(0, 1)
+            sort_logits = self.pred_model(sort_text, video_tokens)
+        return text_embeddings, video_embeddings, sort_logits

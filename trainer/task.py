@@ -1,0 +1,113 @@
+"""Tasks: everything method-specific in pretraining and validation, behind one interface.
+
+The trainer and `evaluate()` only call a task: `training_losses(net, batch)` returns a dict of named 0-d losses
+with "total" (the one back-propagated); `validation_outputs(net, batch)` returns per-clip tensors that are gathered
+over ranks and handed to `validation_metrics(outputs)`; `find_unused_parameters(datasets)` tells DDP whether some
+parameters get no gradient on some batches; `state_dict()` / `load_state_dict()` hold any state that must survive
+a resume (none for the TVTS family). A task is chosen by the config's `loss.type`, the objective it drives.
+"""
+import torch
+
+from model import OBJECTIVES, sim_matrix
+from utils.amp import autocast, autocast_dtype
+from utils.distributed import gather_with_grad
+from utils.registry import Registry
+
+from .metrics import retrieval_metrics, sort_accuracy
+
+TASKS = Registry("task (loss.type)")
+
+
+class Task:
+    """The interface; see the module docstring."""
+
+    def __init__(self, model, cfg, device):
+        self.model, self.cfg, self.device = model, cfg, device
+
+    def find_unused_parameters(self, datasets):
+        return False
+
+    def training_losses(self, net, batch):
+        raise NotImplementedError
+
+    def validation_outputs(self, net, batch):
+        raise NotImplementedError
+
+    def validation_metrics(self, outputs):
+        raise NotImplementedError
+
+    def format_metrics(self, metrics):
+        return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, but the checkpoint holds {sorted(state)}")
+
+
+@TASKS.register("TVTSLoss")
+class TranscriptSortTask(Task):
+    """TVTS and TVTSv2: NormSoftmax over the video and text embeddings gathered from every rank (the gradient flows
+    back as `trainer.gather` says) plus the weighted transcript-sort cross-entropy; validation reports text-video
+    retrieval and sort accuracy.
+
+    The network runs under the configured autocast; the loss is computed in fp32 (`trainer.fp32_loss`, default)
+    or in the dtype the network returned (the official H/14 recipe computes it in fp16).
+    """
+
+    def __init__(self, model, cfg, device):
+        super().__init__(model, cfg, device)
+        t = cfg["trainer"]
+        self.loss = OBJECTIVES.build(cfg["loss"]["type"], **(cfg["loss"]["args"] or {}))
+        self.gather, self.fp32_loss = t["gather"], t["fp32_loss"]
+        self.dtype = autocast_dtype(t["precision"])
+
+    def find_unused_parameters(self, datasets):
+        """The sort head gets no gradient on single-caption batches (WebVid, CC3M)."""
+        return any(dataset.texts_per_sample == 1 for dataset in datasets)
+
+    def _forward(self, net, batch):
+        text = {k: v.to(self.device, non_blocking=True) for k, v in batch["text"].items()}
+        inputs = {"text": text, "video": batch["video"].to(self.device, non_blocking=True),
+                  "keep_ind": batch.get("keep_ind")}
+        with autocast(self.device, self.dtype):
+            return net(inputs)
+
+    def training_losses(self, net, batch):
+        text, video, logits = self._forward(net, batch)
+        if self.fp32_loss:
+            text, video = text.float(), video.float()
+            logits = None if logits is None else logits.float()
+        return self.loss(gather_with_grad(video, self.gather), gather_with_grad(text, self.gather), logits,
+                         batch["label"].to(self.device, non_blocking=True))
+
+    def validation_outputs(self, net, batch):
+        text, video, logits = self._forward(net, batch)
+        out = {"text": text.float(), "video": video.float()}
+        if logits is not None:
+            out["sort_logits"], out["sort_labels"] = logits.float(), batch["label"].to(self.device)
+        return out
+
+    def validation_metrics(self, outputs):
+        """Text-to-video and video-to-text R@1/5/10/50, MedR, MeanR (a clip's text is the mean of its transcript
+        embeddings), and the sort accuracy per transcript and per whole order when the clips carry K > 1."""
+        sims = sim_matrix(outputs["text"], outputs["video"]).cpu().numpy()
+        metrics = {f"t2v_{k}": v for k, v in retrieval_metrics(sims).items()}
+        metrics.update({f"v2t_{k}": v for k, v in retrieval_metrics(sims.T, ties="averaged").items()})
+        if "sort_logits" in outputs:
+            metrics.update(sort_accuracy(outputs["sort_logits"].cpu(), outputs["sort_labels"].cpu()))
+        return metrics
+
+    def format_metrics(self, m):
+        line = (f"t2v R@1/5/10 {m['t2v_R1']:.1f}/{m['t2v_R5']:.1f}/{m['t2v_R10']:.1f} MedR {m['t2v_MedR']:.0f}, "
+                f"v2t R@1/5/10 {m['v2t_R1']:.1f}/{m['v2t_R5']:.1f}/{m['v2t_R10']:.1f} MedR {m['v2t_MedR']:.0f}")
+        if "sort_acc" in m:
+            line += f", sort acc {m['sort_acc']:.1f}% (whole order {m['sort_order_acc']:.1f}%)"
+        return line
+
+
+def build_task(cfg, model, device):
+    """The task that drives the config's objective (`loss.type`)."""
+    return TASKS.build(cfg["loss"]["type"], model, cfg, torch.device(device))

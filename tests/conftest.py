@@ -60,3 +60,56 @@ def model():
 @pytest.fixture
 def batch():
     return make_batch()
+
+
+TINY_V2_ARGS = {
+    "clip_config": "ViT-B-16",
+    "embed_dim": 24,
+    "video_params": {"image_size": 32, "patch_size": 8, "width": 32, "layers": 2, "heads": 4, "num_frames": 12},
+    "text_params": {"width": 32, "layers": 3, "heads": 4, "context_length": 16, "vocab_size": 1000,
+                    "trainable_blocks": 1},
+    "sort_params": {"num_heads": 4},
+}
+
+
+def tiny_v2_args(**overrides):
+    args = copy.deepcopy(TINY_V2_ARGS)
+    for key, value in overrides.items():
+        args[key] = {**args[key], **value} if isinstance(args.get(key), dict) else value
+    return args
+
+
+def tiny_v2_model(seed=0, randomise=True, **overrides):
+    """A tiny TVTSv2; `randomise` redraws every tensor (the zero-initialised temporal attention included) so that
+    no branch of the arithmetic hides behind a zero."""
+    from model import TVTSv2
+    torch.manual_seed(seed)
+    model = TVTSv2(**tiny_v2_args(**overrides))
+    if randomise:
+        g = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if p.ndim == 1 and name.endswith("weight"):  # LayerNorm gains
+                    p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
+                else:
+                    p.copy_(0.2 * torch.randn(p.shape, generator=g))
+    return model
+
+
+def clip_token_ids(n, length=16, vocab=1000, seed=0):
+    """(n, length) ids shaped like CLIP's: SOT, words, EOT (the highest id), zero padding of varied length."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.zeros(n, length, dtype=torch.int64)
+    for i in range(n):
+        end = int(torch.randint(2, length, (1,), generator=g))
+        ids[i, 0] = vocab - 2
+        ids[i, 1:end] = torch.randint(1, vocab - 2, (end - 1,), generator=g)
+        ids[i, end] = vocab - 1
+    return ids
+
+
+def make_v2_batch(b=2, k=4, frames=12, res=32, patches=16, n_keep=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {"text": clip_token_ids(k * b, seed=seed),
+            "video": torch.randn(b, frames, 3, res, res, generator=g),
+            "keep_ind": torch.stack([torch.randperm(patches, generator=g)[:n_keep] for _ in range(b)])}

@@ -30,10 +30,11 @@ def test_unknown_override_keys_and_bad_files_are_named(tmp_path):
         load_config(tmp_path / "bad.json")
 
 
-@pytest.mark.parametrize("name", ["dist-yt-pt", "dist-cc-web-pt", "demo-cpu"])
+@pytest.mark.parametrize("name", ["dist-yt-pt", "dist-cc-web-pt", "demo-cpu", "tvtsv2-b32", "tvtsv2-b16",
+                                  "tvtsv2-h14", "tvtsv2-demo-cpu"])
 def test_shipped_configs_parse(name):
     cfg = load_config(os.path.join(ROOT, "configs", f"{name}.json"))
-    assert cfg["arch"]["type"] == "TVTS"
+    assert cfg["arch"]["type"] == ("TVTSv2" if name.startswith("tvtsv2") else "TVTS")
     json.dumps(cfg)
 
 
@@ -57,3 +58,27 @@ def test_official_recipes_pass_validation_once_their_files_exist(name, tmp_path)
     out = validate_config(cfg, name)
     assert out["optimizer"]["args"]["eps"] == 1e-6 and out["lr_scheduler"]["milestones"] == [12, 16]
     assert out["trainer"]["gather"] == "official" and out["trainer"]["precision"] == "fp32"
+
+
+@pytest.mark.parametrize("size, ratio, batch, precision", [("b32", 0.0, 24, "fp32"), ("b16", 0.5, 12, "fp32"),
+                                                          ("h14", 0.7, 2, "fp16")])
+def test_tvtsv2_recipes_pass_validation_once_their_files_exist(size, ratio, batch, precision, tmp_path):
+    from trainer.config import validate_config
+    from utils.config import ConfigError
+    cfg = load_config(os.path.join(ROOT, "configs", f"tvtsv2-{size}.json"))
+    with pytest.raises(ConfigError, match="clip_checkpoint file not found"):  # CLIP weights are not shipped
+        validate_config(cfg, size)
+    cfg["arch"]["args"]["clip_checkpoint"] = str(tmp_path / "clip.pt")
+    (tmp_path / "clip.pt").write_bytes(b"")
+    for entry in cfg["data_loader"]:
+        entry["args"]["data_dir"] = str(tmp_path)
+    out = validate_config(cfg, size)
+    assert [e["args"]["dataset_name"] for e in out["data_loader"]] == ["YTTemporal", "WebVid"]
+    assert [e["args"]["mask_ratio"] for e in out["data_loader"]] == [ratio, ratio]
+    assert [e["args"]["video_params"]["num_frames"] for e in out["data_loader"]] == [3, 12]
+    assert all(e["args"]["batch_size"] == batch and e["args"]["masking"] == "tube" for e in out["data_loader"])
+    t = out["trainer"]
+    assert (t["epochs"], t["epoch_loader"], t["precision"]) == (10, 0, precision)
+    assert (t["grad_scaler"], t["fp32_loss"]) == ((False, False) if size == "h14" else (True, True))
+    assert out["lr_scheduler"]["milestones"] == [6, 8] and out["optimizer"]["args"]["eps"] == 1e-6
+    assert out["tokenizer"]["type"] == "clip"

@@ -246,3 +246,25 @@ def test_alternating_loader_yields_every_dataset_each_iteration(stage2, corpus):
     assert [i for i, _ in steps] == [0, 1] * 5
     assert len({b["name"][0] for i, b in steps if i == 1}) == 5  # the longest loader runs once through
     assert [b["name"][0] for i, b in steps if i == 0][3:] == [b["name"][0] for i, b in steps if i == 0][:2]
+
+
+def test_an_epoch_can_be_one_pass_over_the_first_loader(stage2, corpus):
+    loaders = [build_dataloader(stage2_args(stage2, "ConceptualCaptions3M", 1), corpus["tokenizer"]),
+               build_dataloader(stage2_args(stage2, "WebVid", 1), corpus["tokenizer"])]
+    first = AlternatingLoader(loaders, epoch_loader=0)
+    assert len(first) == 3 and [i for i, _ in first] == [0, 1] * 3
+    with pytest.raises(ValueError, match="epoch_loader"):
+        AlternatingLoader(loaders, epoch_loader=2)
+
+
+def test_masker_is_chosen_by_the_loader_entry(stage2, corpus):
+    tube = build_dataset({**stage2_args(stage2, "WebVid", 2), "masking": "tube", "mask_ratio": 0.5})
+    assert tube[0]["keep_ind"].shape == (8,)
+    batch = TextVideoCollator(corpus["tokenizer"])([tube[0], tube[1]])
+    assert batch["keep_ind"].shape == (2, 8)
+    none = build_dataset({**stage2_args(stage2, "WebVid", 2), "masking": "none"})
+    assert "keep_ind" not in none[0] and "keep_ind" not in TextVideoCollator(corpus["tokenizer"])([none[0]])
+    with pytest.raises(ValueError, match="tubelets of 2"):
+        build_dataset({**stage2_args(stage2, "WebVid", 2), "video_params": {"input_res": 32, "num_frames": 3}})
+    with pytest.raises(ValueError, match="unknown masker"):
+        build_dataset({**stage2_args(stage2, "WebVid", 2), "masking": "blocks"})

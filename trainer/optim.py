@@ -62,7 +62,7 @@ def parameter_groups(model, rules=(), no_weight_decay="", weight_decay=0.0):
     `{"name", "match", "lr"}`): each parameter goes to the first rule whose regex `match` is found in its name
     (`re.search`; "" matches all), a parameter no rule matches is an error, and rules sharing a `name` share a
     group. Each group is split into parameters with weight decay and those matching `no_weight_decay` (regex) with
-    0, in the order decay, no decay; groups keep the order in which their names first appear. A rule's `lr`
+    0, in the order decay, no decay; groups come in the order their names first appear in `rules`. A rule's `lr`
     (absent: the optimiser's) is the group's base learning rate, which the schedule scales.
     """
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -82,7 +82,7 @@ def parameter_groups(model, rules=(), no_weight_decay="", weight_decay=0.0):
             group["lr"] = rule["lr"]
         group["params"].append(param)
         group["names"].append(name)
-    order = list(dict.fromkeys(k[0] for k in groups))
+    order = list(dict.fromkeys(r.get("name", r["match"]) for r in rules))
     return [groups[(n, d)] for n in order for d in (True, False) if (n, d) in groups]
 
 

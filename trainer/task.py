@@ -83,6 +83,7 @@ class TranscriptSortTask(Task):
         return self.loss(gather_with_grad(video, self.gather), gather_with_grad(text, self.gather), logits,
                          batch["label"].to(self.device, non_blocking=True))
 
+    @torch.no_grad()
     def validation_outputs(self, net, batch):
         text, video, logits = self._forward(net, batch)
         out = {"text": text.float(), "video": video.float()}

@@ -1,0 +1,78 @@
+"""Tests generated from the registries: every registered architecture gets a tiny build, a forward and backward,
+activation checkpointing, a strict checkpoint round trip and its config checks; every task drives a registered
+objective. A new registry entry without a tiny config here fails the first test."""
+import pytest
+import torch
+
+from conftest import make_batch, make_v2_batch, tiny_args, tiny_v2_args
+from model import ARCHITECTURES, HEADS, OBJECTIVES, TEXT_ENCODERS, VIDEO_ENCODERS, build_model, load_checkpoint
+from trainer.task import TASKS
+
+TINY = {"TVTS": (tiny_args, make_batch), "TVTSv2": (tiny_v2_args, make_v2_batch)}
+
+
+def test_every_architecture_has_a_tiny_config():
+    assert sorted(TINY) == ARCHITECTURES.names()
+    assert VIDEO_ENCODERS.names() == ["space_time_vit", "tubelet_vit"]
+    assert TEXT_ENCODERS.names() == ["clip", "huggingface"] and HEADS.names() == ["sort_transformer"]
+
+
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_forward_backward_reach_every_trainable_parameter(arch):
+    args, batch = TINY[arch]
+    torch.manual_seed(0)
+    model = build_model({"type": arch, "args": args()})
+    text, video, logits = model(batch())
+    (text.sum() + video.sum() + logits.sum()).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
+    assert model.tokenizer in ("huggingface", "clip") and model.masking in ("per_slot", "tube")
+
+
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_activation_checkpointing_changes_nothing(arch):
+    args, batch = TINY[arch]
+    outputs, grads = [], []
+    for ckpt in (False, True):
+        torch.manual_seed(0)
+        model = build_model({"type": arch, "args": {**args(), "grad_checkpointing": ckpt}}).train()
+        out = model(batch())
+        sum(o.sum() for o in out).backward()
+        outputs.append(out)
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    for a, b in zip(*outputs):
+        torch.testing.assert_close(a, b)
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], msg=name)
+
+
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_checkpoint_round_trip_and_architecture_only_build(arch, tmp_path):
+    args, batch = TINY[arch]
+    torch.manual_seed(0)
+    model = build_model({"type": arch, "args": args()}).eval()
+    path = tmp_path / "ckpt.pth"
+    torch.save({"state_dict": {"module." + k: v for k, v in model.state_dict().items()}}, path)
+    cls = ARCHITECTURES.get(arch)
+    clone = build_model({"type": arch, "args": cls.architecture_only({**args(), "load_checkpoint": str(path)})})
+    assert load_checkpoint(clone.eval(), path)["absent"] == {}
+    with torch.no_grad():
+        for a, b in zip(model(batch()), clone(batch())):
+            torch.testing.assert_close(a, b)
+    assert cls.weight_files({**args(), "load_checkpoint": str(path)})[0][:2] == ("arch.args.load_checkpoint",
+                                                                                str(path))
+
+
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_unknown_arguments_are_named(arch):
+    args, _ = TINY[arch]
+    bad = args()
+    bad["sort_params"] = {**(bad.get("sort_params") or {}), "dropout": 0.1}
+    with pytest.raises(ValueError, match="sort_params.*dropout"):
+        ARCHITECTURES.get(arch).check_args(**bad)
+    with pytest.raises(ValueError, match="unknown architecture.*known"):
+        build_model({"type": "NoSuchModel", "args": {}})
+
+
+def test_every_task_drives_a_registered_objective():
+    assert TASKS.names() and set(TASKS.names()) <= set(OBJECTIVES.names())

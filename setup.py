@@ -8,8 +8,8 @@ requirements = [r for r in (here / "requirements.txt").read_text().splitlines() 
 setup(
     name="tvts",
     version="0.1.0",
-    description="Reference implementation of TVTS: transferable spatiotemporal representations from natural "
-                "script knowledge (CVPR 2023)",
+    description="Reference implementation of the TVTS family (TVTS, CVPR 2023; TVTSv2): transferable "
+                "spatiotemporal representations from natural script knowledge",
     long_description=(here / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",

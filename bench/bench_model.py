@@ -1,11 +1,13 @@
-"""Model-step benchmark: forward + backward + AdamW step of the full-size TVTS at the paper configuration.
+"""Model-step benchmark: forward + backward + AdamW step of a full-size model of the TVTS family, built from a
+pretraining config's `arch` entry (default: TVTS at the paper configuration; no weights are read).
 
 Measures clips/s and peak memory for fp32 vs bf16 autocast, SDPA vs plain attention, and with/without
 activation checkpointing. Each configuration runs in its own process so peak memory is its own (CUDA: peak
 allocated; CPU: peak resident set size of the process). Prints a Markdown table and writes it to --out.
 
-    python bench/bench_model.py --batch-size 2 --steps 3            # CPU
-    python bench/bench_model.py --batch-size 24 --device cuda       # one GPU, the official per-GPU batch
+    python bench/bench_model.py --batch-size 2 --steps 3                                        # CPU, TVTS
+    python bench/bench_model.py --batch-size 24 --device cuda                                   # the official batch
+    python bench/bench_model.py --config configs/tvtsv2-b16.json --batch-size 12 --device cuda  # TVTSv2 B/16
 """
 import argparse
 import itertools
@@ -22,24 +24,40 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from model import TVTS, TVTSLoss  # noqa: E402
+from model import ARCHITECTURES, TVTSLoss, build_model  # noqa: E402
+from utils import load_config  # noqa: E402
 
-FULL_ARGS = {"video_params": {"arch_config": "base_patch16_224", "num_frames": 16},
-             "text_params": {"model": "distilbert-base-uncased", "pretrained": False}}
+DEFAULT_FRAMES = {"TVTS": 16, "TVTSv2": 12}
+
+
+def synthetic_batch(model, args, device):
+    """Random inputs of the shapes the model reads: K*B transcripts of `seq_len` tokens, `frames` frames, the
+    masker layout its video tower takes."""
+    b, k, t = args.batch_size, args.n_trans, args.frames
+    patches = model.video_model.patches_per_frame
+    n_keep = int(patches * (1 - args.mask_ratio))
+    ids = torch.randint(1000, 30000, (k * b, args.seq_len), device=device)
+    if model.tokenizer == "clip":
+        ids[:, -1] = model.text_vocab_size - 1  # CLIP pools at the highest id (its end-of-text token)
+    if model.masking == "tube":
+        keep = torch.stack([torch.randperm(patches)[:n_keep] for _ in range(b)])
+    else:
+        keep = torch.stack([torch.randperm(patches)[:n_keep] for _ in range(b * t // 2)]).reshape(b, t // 2, -1)
+    return {"text": {"input_ids": ids, "attention_mask": torch.ones_like(ids)},
+            "video": torch.randn(b, t, 3, args.res, args.res, device=device), "keep_ind": keep}
 
 
 def run_one(args, precision, attention, checkpointing):
     device = torch.device(args.device)
     torch.manual_seed(0)
-    model = TVTS(**FULL_ARGS, attention=attention, grad_checkpointing=checkpointing).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=0)
+    arch = load_config(args.config)["arch"]
+    net_args = {**ARCHITECTURES.get(arch["type"]).architecture_only(arch["args"]), "attention": attention,
+                "grad_checkpointing": checkpointing}
+    model = build_model({"type": arch["type"], "args": net_args}).to(device)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, eps=1e-6, weight_decay=0)
     loss_fn = TVTSLoss()
-    b, k, t = args.batch_size, args.n_trans, args.frames
-    n_keep = int(196 * (1 - args.mask_ratio))
-    batch = {"text": {"input_ids": torch.randint(1000, 30000, (k * b, args.seq_len), device=device),
-                      "attention_mask": torch.ones(k * b, args.seq_len, dtype=torch.long, device=device)},
-             "video": torch.randn(b, t, 3, args.res, args.res, device=device),
-             "keep_ind": torch.stack([torch.randperm(196)[:n_keep] for _ in range(b * t // 2)]).reshape(b, t // 2, -1)}
+    batch = synthetic_batch(model, args, device)
+    b = args.batch_size
     dtype = torch.bfloat16 if precision == "bf16" else None
 
     def step():
@@ -75,12 +93,14 @@ def machine(device):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=os.path.join(ROOT, "configs", "dist-yt-pt.json"),
+                   help="pretraining config whose arch entry is measured")
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--frames", type=int, default=None, help="default: the method's (TVTS 16, TVTSv2 12)")
     p.add_argument("--res", type=int, default=224)
-    p.add_argument("--mask-ratio", type=float, default=0.75)
+    p.add_argument("--mask-ratio", type=float, default=None, help="default: the config's first loader's")
     p.add_argument("--n-trans", type=int, default=4)
     p.add_argument("--seq-len", type=int, default=32, help="tokens per transcript (the official cap is 50)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -90,13 +110,21 @@ def main():
     p.add_argument("--out", default=None, help="Markdown file for the table (default bench/results/model_<device>.md)")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one configuration and print JSON
     args = p.parse_args()
+    cfg = load_config(args.config)
+    if args.frames is None:
+        args.frames = DEFAULT_FRAMES.get(cfg["arch"]["type"], 16)
+    if args.mask_ratio is None:
+        loader = cfg["data_loader"][0]["args"]
+        loader = {**loader, **loader.get("video_params", {})}
+        args.mask_ratio = 0.0 if loader.get("masking") == "none" else loader.get("mask_ratio", 0.75)
 
     if args.one:
         precision, attention, ckpt = args.one.split(",")
         print(json.dumps(run_one(args, precision, attention, ckpt == "on")))
         return
 
-    header = (f"TVTS model step (forward + backward + AdamW), batch {args.batch_size}, {args.frames} frames at "
+    header = (f"{cfg['arch']['type']} model step ({os.path.basename(args.config)}; forward + backward + AdamW), "
+              f"batch {args.batch_size}, {args.frames} frames at "
               f"{args.res}px, mask {args.mask_ratio}, K={args.n_trans}, {args.seq_len} tokens per transcript; "
               f"{machine(args.device)}")
     rows = ["| precision | attention | checkpointing | clips/s | s/step | peak memory (GiB) |",

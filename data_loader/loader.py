@@ -4,7 +4,8 @@ An entry is the official `{"type": "MultiDistTextVideoDataLoader", "args": {...}
 name, `batch_size` and `num_workers` for the loader, the masker's keys (`masking`, `mask_ratio`, `patch_size`,
 `tubelet_size`; see `data_loader.masking`), and everything else for the dataset (`video_params` is flattened into
 it, so `num_frames`, `input_res`, `mask_ratio`, `loading` keep their names). Official keys that never did
-anything (`shuffle`, `cut`, `text_params`, `patches_per_frame`, ...) are accepted and ignored.
+anything (`shuffle`, `cut`, `text_params`, ...) are accepted and ignored; the official `patches_per_frame`, when
+given, must agree with `input_res` / `patch_size`.
 """
 import inspect
 
@@ -15,8 +16,7 @@ from . import cc3m, webvid, yttemporal  # noqa: F401 (they register their datase
 from .base import DATASETS
 from .collate import TextVideoCollator
 from .masking import MASKING_KEYS, build_masker
-IGNORED_OFFICIAL_KEYS = ("shuffle", "cut", "text_params", "metadata_dir", "tsfm_params", "sliding_window_stride",
-                         "patches_per_frame")
+IGNORED_OFFICIAL_KEYS = ("shuffle", "cut", "text_params", "metadata_dir", "tsfm_params", "sliding_window_stride")
 
 
 def dataset_kwargs(args, split=None, seed=0):
@@ -30,8 +30,15 @@ def dataset_kwargs(args, split=None, seed=0):
     video_params = args.pop("video_params", {})
     merged = {**args, **video_params}
     masking = {k: merged.pop(k) for k in MASKING_KEYS if k in merged}
+    if masking.get("masking") == "none" and "mask_ratio" in masking:
+        raise ValueError(f"data_loader args for {name}: mask_ratio {masking['mask_ratio']} has no effect with "
+                         "masking 'none'")
     masking.setdefault("mask_ratio", cls.default_mask_ratio)
+    patches = merged.pop("patches_per_frame", None)
     masker = build_masker(input_res=merged.get("input_res", 224), **masking)
+    if patches is not None and (masker is None or masker.patches_per_frame != patches):
+        raise ValueError(f"data_loader args for {name}: patches_per_frame {patches} does not match input_res "
+                         f"{merged.get('input_res', 224)} / patch_size {masking.get('patch_size', 16)}")
     kwargs = {**merged, "seed": seed, "masker": masker}
     if split is not None:
         kwargs["split"] = split

@@ -6,7 +6,8 @@ workers' collate. `tokenizer.type` in the config picks one; by default the archi
 - "clip" (TVTSv2): CLIP's byte-level BPE (the vocabulary file ships with `open_clip_torch`; nothing is
   downloaded): [SOT] + tokens + [EOT], truncated to `max_length` (77) with EOT kept last, as
   `clip.tokenize(truncate=True)` and OpenCLIP's tokenizer do. Batches are padded with 0 to their longest sequence
-  rather than to 77: the text tower is causal, so the EOT feature is the same either way.
+  rather than to 77: the text tower is causal, so the EOT feature is the same either way. (0 is also a real token,
+  "!", so lengths are read from the EOT position, not from the zeros.)
 """
 import importlib.util
 import os
@@ -59,11 +60,22 @@ def _open_clip_tokenizer_module():
 @TOKENIZERS.register("clip")
 class ClipTokenizer:
     def __init__(self, name="", max_length=77, vocab_size=None):
-        module = _open_clip_tokenizer_module()
-        self.bpe = module.SimpleTokenizer(name or module.default_bpe(), context_length=max_length)
-        self.name, self.max_length = name or "CLIP BPE (open_clip_torch)", max_length
-        self.sot, self.eot = self.bpe.sot_token_id, self.bpe.eot_token_id
+        self.bpe_path, self.max_length = name, max_length
+        self._load()
         check_vocabulary(self.vocab_size, self.name, vocab_size)
+
+    def _load(self):
+        module = _open_clip_tokenizer_module()
+        self.bpe = module.SimpleTokenizer(self.bpe_path or module.default_bpe(), context_length=self.max_length)
+        self.name = self.bpe_path or "CLIP BPE (open_clip_torch)"
+        self.sot, self.eot = self.bpe.sot_token_id, self.bpe.eot_token_id
+
+    def __getstate__(self):  # DataLoader workers under spawn/forkserver pickle the collate: rebuild the BPE there
+        return {"bpe_path": self.bpe_path, "max_length": self.max_length}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._load()
 
     @property
     def vocab_size(self):
@@ -71,12 +83,14 @@ class ClipTokenizer:
 
     def __call__(self, texts):
         ids = self.bpe(list(texts), context_length=self.max_length)
-        length = int((ids != 0).sum(1).max()) if ids.numel() else 0
-        ids = ids[:, :max(length, 1)].contiguous()
-        return {"input_ids": ids, "attention_mask": (ids != 0).to(torch.int64)}
+        ends = ids.argmax(dim=1)  # the EOT, the highest id of every sequence
+        ids = ids[:, :int(ends.max()) + 1].contiguous()
+        mask = torch.arange(ids.shape[1])[None] <= ends[:, None]
+        return {"input_ids": ids, "attention_mask": mask.to(torch.int64)}
 
     def decode(self, ids):
-        ids = [int(i) for i in ids if int(i) not in (0, self.sot, self.eot)]
+        ids = [int(i) for i in ids]
+        ids = ids[1:ids.index(self.eot)] if self.eot in ids else ids[1:]
         return self.bpe.decode(ids).strip()
 
 

@@ -1,8 +1,8 @@
 """Frame and image transforms of the official loaders, on tensors, with a seedable generator for the randomness.
 
 Videos (YT-Temporal, WebVid): resize the short side to int(1.2 * crop) (TVTS: bilinear, antialiased, within one
-intensity level of the official PIL resize; TVTSv2: nearest neighbour, pixel-exact against the official OpenCV
-resize), one random crop for all frames in training or the centre crop otherwise, no flip, /255 and ImageNet
+intensity level of the official PIL resize; TVTSv2: nearest neighbour, pixel-exact against the official PIL
+NEAREST resize), one random crop for all frames in training or the centre crop otherwise, no flip, /255 and ImageNet
 normalisation. Images (CC3M): the official torchvision pipeline on float
 tensors (no antialiasing, as torchvision did then), RandomResizedCrop(0.5-1) + horizontal flip in training.
 """
@@ -45,8 +45,11 @@ INTERPOLATIONS = ("bilinear", "nearest")
 
 
 def nearest_indices(src, dst):
-    """The source row (or column) OpenCV's INTER_NEAREST reads for each of `dst` output rows: floor(i * src/dst)."""
-    return torch.from_numpy(np.minimum(np.floor(np.arange(dst) * (1.0 / (dst / src))).astype(np.int64), src - 1))
+    """The source row (or column) PIL's NEAREST resize reads for each of `dst` output rows: the pixel centre
+    0.5 * s, then s added once per row (s = src / dst, in double precision and accumulated as PIL does), truncated."""
+    scale = src / dst
+    centres = np.add.accumulate(np.concatenate([[0.5 * scale], np.full(dst - 1, scale)]))
+    return torch.from_numpy(np.minimum(centres.astype(np.int64), src - 1))
 
 
 class VideoTransform:

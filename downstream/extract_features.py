@@ -110,26 +110,27 @@ class VideoEmbedding(nn.Module):
         return self.net.compute_video(video.transpose(1, 2), None)[1]
 
 
-def method_of(model_arg):
-    """The architecture a `--model` value names: the `arch.type` of a pretraining config, else TVTS (presets)."""
-    if model_arg.endswith(".json"):
-        if not os.path.isfile(model_arg):
-            raise FileNotFoundError(f"--model config not found: {model_arg}")
-        with open(model_arg) as f:
-            return json.load(f).get("arch", {}).get("type", "TVTS")
-    return "TVTS"
+def arch_of(model_arg):
+    """The `arch` entry a `--model` value names: a pretraining config's, or TVTS's for a preset name."""
+    if not model_arg.endswith(".json"):
+        return {"type": "TVTS"}
+    if not os.path.isfile(model_arg):
+        raise FileNotFoundError(f"--model config not found: {model_arg}")
+    with open(model_arg) as f:
+        return {"type": "TVTS", **json.load(f).get("arch", {})}
 
 
-def build_extractor(args, method):
-    """The feature network of `method` with the `--finetune` checkpoint loaded."""
-    if method == "TVTS":
+def build_extractor(args, arch):
+    """The feature network of the method with the `--finetune` checkpoint loaded; `args.input_size` None becomes
+    the network's frame size."""
+    if arch["type"] == "TVTS":
+        args.input_size = args.input_size or 224
         model = VideoClassifier(0, **encoder_args(args.model, args.num_frames, args.input_size, args.tubelet_size))
         load_pretrained_encoder(model, args.finetune)
         return model
-    with open(args.model) as f:
-        arch = json.load(f)["arch"]
-    net = build_model({"type": method, "args": ARCHITECTURES.get(method).architecture_only(arch["args"])})
+    net = build_model({"type": arch["type"], "args": ARCHITECTURES.get(arch["type"]).architecture_only(arch["args"])})
     load_checkpoint(net, args.finetune)
+    args.input_size = args.input_size or net.video_model.image_size
     return VideoEmbedding(net)
 
 
@@ -146,7 +147,7 @@ def get_args(argv=None):
     p.add_argument("--resize", choices=RESIZES, default=None,
                    help="spatial rule; default: the method's (TVTS short_side_crop, TVTSv2 squash)")
     p.add_argument("--tubelet_size", type=int, default=2)
-    p.add_argument("--input_size", type=int, default=224)
+    p.add_argument("--input_size", type=int, default=None, help="default: the network's frame size (224)")
     p.add_argument("--short_side_size", type=int, default=224)
     p.add_argument("--reader", default="auto", help="auto (PyAV for .avi, decord otherwise), decord, pyav or cv2")
     p.add_argument("--batch_size", type=int, default=8)
@@ -161,15 +162,15 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s", force=True)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     paths = find_videos(args.input)
-    method = method_of(args.model)
-    if method not in METHOD_DEFAULTS:
-        raise ValueError(f"feature extraction knows {sorted(METHOD_DEFAULTS)}, not {method!r}")
-    for key, value in METHOD_DEFAULTS[method].items():
+    arch = arch_of(args.model)
+    if arch["type"] not in METHOD_DEFAULTS:
+        raise ValueError(f"feature extraction knows {sorted(METHOD_DEFAULTS)}, not {arch['type']!r}")
+    for key, value in METHOD_DEFAULTS[arch["type"]].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    log.info("%d videos; %s features on %s (%d frames, %s sampling, %s)", len(paths), method, device,
-             args.num_frames, args.sampling, args.resize)
-    model = build_extractor(args, method)
+    model = build_extractor(args, arch)
+    log.info("%d videos; %s features on %s (%d frames, %s sampling, %s to %d px)", len(paths), arch["type"], device,
+             args.num_frames, args.sampling, args.resize, args.input_size)
     data = VideoFiles(paths, args.num_frames, args.input_size, args.short_side_size, args.reader, args.sampling,
                       args.resize)
     loader = DataLoader(data, batch_size=args.batch_size, num_workers=args.num_workers, collate_fn=collate_clips)

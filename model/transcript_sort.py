@@ -8,6 +8,21 @@ features, so the sort loss trains the video tower and the head only.
 """
 import torch.nn as nn
 
+from .blocks import ATTENTION_IMPLS
+
+SORT_PARAM_KEYS = ("depth", "num_heads", "mlp_ratio")
+
+
+def check_keys(params, allowed, name):
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown key(s) in arch.args.{name}: {unknown}; allowed: {list(allowed)}")
+
+
+def check_attention(attention):
+    if attention not in ATTENTION_IMPLS:
+        raise ValueError(f"arch.args.attention must be one of {ATTENTION_IMPLS}, got {attention!r}")
+
 
 def token_ids(text):
     """The (N, L) id tensor of tokenizer output (a dict holding `input_ids`) or of a plain id tensor."""
@@ -20,7 +35,7 @@ class TranscriptSortModel(nn.Module):
 
     Class attributes tell the rest of the project what the network reads: `tokenizer` (the tokenizer family of
     its text tower), `masking` (the `keep_ind` layout its video tower takes) and `optional_checkpoint_prefixes`
-    (parts a released checkpoint may leave out; see `model.factory.load_checkpoint`).
+    (parts a released checkpoint may leave out; see `model.checkpoint.load_checkpoint`).
     """
 
     tokenizer = None

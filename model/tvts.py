@@ -8,12 +8,11 @@ import logging
 
 import torch.nn as nn
 
-from .blocks import ATTENTION_IMPLS
 from . import checkpoint
 from .checkpoint import MAE_INFLATIONS, load_mae_weights
 from .registry import ARCHITECTURES, HEADS, TEXT_ENCODERS, VIDEO_ENCODERS
 from .text_encoder import TEXT_PARAM_KEYS, encode_text
-from .transcript_sort import TranscriptSortModel
+from .transcript_sort import SORT_PARAM_KEYS, TranscriptSortModel, check_attention, check_keys
 from .video_transformer import ARCH_PRESETS
 
 log = logging.getLogger(__name__)
@@ -21,18 +20,6 @@ log = logging.getLogger(__name__)
 VIT_OVERRIDE_KEYS = ("img_size", "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "tubelet_size")
 VIDEO_PARAM_KEYS = ("arch_config", "num_frames", "mae_checkpoint", "mae_inflation",
                     "temporal_embed_std") + VIT_OVERRIDE_KEYS
-SORT_PARAM_KEYS = ("depth", "num_heads", "mlp_ratio")
-
-
-def check_keys(params, allowed, name):
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown key(s) in arch.args.{name}: {unknown}; allowed: {list(allowed)}")
-
-
-def check_attention(attention):
-    if attention not in ATTENTION_IMPLS:
-        raise ValueError(f"arch.args.attention must be one of {ATTENTION_IMPLS}, got {attention!r}")
 
 
 @ARCHITECTURES.register("TVTS")
@@ -76,6 +63,13 @@ class TVTS(TranscriptSortModel):
             raise ValueError(f"arch.args.projection must be 'minimal' or '', got {projection!r}")
         if "model" not in text_params:
             raise ValueError("arch.args.text_params.model is required (a HF model name or directory)")
+
+    @staticmethod
+    def patches_per_frame(args):
+        """Patch tokens per frame of the video tower these `arch.args` build (what the loaders' maskers draw from)."""
+        vp = args["video_params"]
+        vit = {**ARCH_PRESETS[vp.get("arch_config", "base_patch16_224")], **vp}
+        return (vit["img_size"] // vit["patch_size"]) ** 2
 
     @staticmethod
     def default_tokenizer_name(args):
@@ -142,6 +136,10 @@ class TVTS(TranscriptSortModel):
     @property
     def text_vocab_size(self):
         return self.text_model.config.vocab_size
+
+    @property
+    def text_context_length(self):
+        return self.text_model.config.max_position_embeddings
 
     def compute_text(self, text):
         """Tokenizer output for N transcripts -> (features before projection (N, D), projected (N, P))."""

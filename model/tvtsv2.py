@@ -23,8 +23,7 @@ from .clip_text import eot_features
 from .clip_weights import load_clip_weights
 from .registry import ARCHITECTURES, HEADS, TEXT_ENCODERS, VIDEO_ENCODERS
 from .space_time_vit import OUTPUT_TOKENS
-from .transcript_sort import TranscriptSortModel, token_ids
-from .tvts import SORT_PARAM_KEYS, check_attention, check_keys
+from .transcript_sort import SORT_PARAM_KEYS, TranscriptSortModel, check_attention, check_keys, token_ids
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +99,12 @@ class TVTSv2(TranscriptSortModel):
         return cfg
 
     @staticmethod
+    def patches_per_frame(args):
+        """Patch tokens per frame of the video tower these `arch.args` build (what the loaders' maskers draw from)."""
+        vision = resolved_config(args.get("clip_config", "ViT-B-16"), video_params=args.get("video_params"))["vision"]
+        return (vision["image_size"] // vision["patch_size"]) ** 2
+
+    @staticmethod
     def weight_files(args):
         """(config key, path, hint) of each weight file these `arch.args` will read (a full checkpoint replaces
         CLIP's)."""
@@ -161,6 +166,10 @@ class TVTSv2(TranscriptSortModel):
     @property
     def text_vocab_size(self):
         return self.text_token_embedding.num_embeddings
+
+    @property
+    def text_context_length(self):
+        return self.text_positional_embedding.shape[0]
 
     def compute_text(self, text):
         """(N, L) CLIP token ids (L <= context length; padding after EOT does not change the result) ->

@@ -149,3 +149,25 @@ def test_an_archive_with_pickled_code_is_refused_and_never_runs(tmp_path):
     with pytest.raises(CheckpointError, match="posix.system|os.system"):
         read_clip_state_dict(path)
     assert not marker.exists()
+
+
+class _Traced(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.Linear(4, 4))
+        self.other = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))  # same classes again: mangled TorchScript names
+        self.proj = nn.Parameter(torch.randn(4, 2).half())
+
+    def forward(self, x):
+        return (self.other(self.blocks(x)) @ self.proj.float()).sum(-1)
+
+
+def test_traced_archives_with_mangled_class_names_read_the_same(tmp_path):
+    path = tmp_path / "traced.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(_Traced(), torch.randn(2, 4)), str(path))
+        reference = torch.jit.load(str(path), map_location="cpu").state_dict()
+    ours = read_torchscript_state_dict(path)
+    assert set(ours) == set(reference) and len(ours) == 11
+    assert all(torch.equal(ours[k], v) and ours[k].dtype == v.dtype for k, v in reference.items())

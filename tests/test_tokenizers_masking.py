@@ -39,6 +39,19 @@ def test_clip_tokenizer_truncates_to_the_context_with_eot_last(clip_tokenizer):
     assert short.shape == (1, 6) and short[0, -1] == 49407
 
 
+def test_token_zero_is_a_word_not_padding_and_the_tokenizer_pickles(clip_tokenizer):
+    import pickle
+    out = clip_tokenizer(["!(", "a person dancing"])  # "!" is token 0
+    ids = out["input_ids"]
+    assert ids[0].tolist() == [49406, 0, 263, 49407, 0] and ids[1].tolist() == OFFICIAL_IDS["a person dancing"]
+    assert out["attention_mask"].tolist() == [[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]
+    assert clip_tokenizer.decode(ids[0]) == "!("
+    alone = clip_tokenizer(["!("])["input_ids"]
+    assert alone.tolist() == [[49406, 0, 263, 49407]]  # trimming never cuts the EOT
+    again = pickle.loads(pickle.dumps(clip_tokenizer))
+    assert torch.equal(again(["!(", "wow!"])["input_ids"], clip_tokenizer(["!(", "wow!"])["input_ids"])
+
+
 def test_tokenizer_vocabulary_must_fit_the_text_model(clip_tokenizer):
     with pytest.raises(ValueError, match="49408 tokens.*1000"):
         build_tokenizer("clip", vocab_size=1000)

@@ -98,16 +98,16 @@ def test_image_transform_train_and_val_shapes_and_determinism():
     assert not torch.equal(a, train(img, np.random.default_rng(1)))
 
 
-@pytest.mark.parametrize("size", [(360, 640), (100, 150), (300, 200), (268, 500), (241, 241)])
+@pytest.mark.parametrize("size", [(360, 640), (100, 150), (300, 200), (268, 500), (241, 241), (1080, 1920)])
 @pytest.mark.parametrize("train", [True, False])
-def test_nearest_resize_and_crop_are_pixel_exact_against_opencv(size, train):
-    """TVTSv2's pipeline: OpenCV INTER_NEAREST to short side 268, then the 224 crop (official video_transforms)."""
-    import cv2
+def test_nearest_resize_and_crop_are_pixel_exact_against_pil(size, train):
+    """TVTSv2's pipeline (official video_transforms): frames become PIL images, PIL NEAREST to short side 268, then
+    the 224 crop."""
     h, w = size
     frames = np.random.default_rng(0).integers(0, 256, (3, h, w, 3), dtype=np.uint8)
     out = VideoTransform(224, train=train, interpolation="nearest")(frames, np.random.default_rng(5))
     nh, nw = (268, int(268 * w / h)) if h <= w else (int(268 * h / w), 268)
-    resized = np.stack([cv2.resize(f, (nw, nh), interpolation=cv2.INTER_NEAREST) for f in frames])
+    resized = np.stack([np.asarray(Image.fromarray(f).resize((nw, nh), Image.NEAREST)) for f in frames])
     if train:  # the same draws as the transform: top, then left
         rng = np.random.default_rng(5)
         top, left = int(rng.integers(0, nh - 224 + 1)), int(rng.integers(0, nw - 224 + 1))

@@ -68,3 +68,13 @@ def test_frozen_parameters_stay_out_of_the_optimizer():
     in_optimizer = {id(p) for g in optimizer.param_groups for p in g["params"]}
     assert all((id(p) in in_optimizer) == p.requires_grad for p in model.parameters())
     assert torch.isclose(torch.tensor(optimizer.param_groups[0]["initial_lr"]), torch.tensor(1e-3))
+
+
+def test_rules_of_one_group_must_agree_and_no_decay_alone_splits_one_group():
+    with pytest.raises(ValueError, match="rules named 'a' give different learning rates"):
+        parameter_groups(tiny_v2_model(), [{"name": "a", "match": "video", "lr": 1.0},
+                                           {"name": "a", "match": "", "lr": 2.0}])
+    groups = parameter_groups(tiny_v2_model(), [], "bias", weight_decay=0.1)
+    assert [g["weight_decay"] for g in groups] == [0.1, 0.0]
+    assert all(n.endswith("bias") for n in groups[1]["names"]) and not any(n.endswith("bias")
+                                                                            for n in groups[0]["names"])

@@ -97,6 +97,14 @@ def test_tvtsv2_config_errors_name_what_does_not_fit(corpus, tmp_path):
     bad["arch"]["args"]["clip_checkpoint"] = "/nowhere/ViT-B-16.pt"
     with pytest.raises(ConfigError, match="clip_checkpoint file not found"):
         validate_config(bad, "v2")
+    bad = json.loads(json.dumps(cfg))
+    del bad["data_loader"][1]["args"]["patch_size"]  # the masker would draw from 4 patches of 16 px, the tower has 16
+    with pytest.raises(ConfigError, match="draws from 4 patches per frame.*has 16"):
+        validate_config(bad, "v2")
+    bad = json.loads(json.dumps(cfg))
+    bad["data_loader"][0]["args"]["patches_per_frame"] = 196  # the official key, disagreeing with 32 px / 8
+    with pytest.raises(ConfigError, match="patches_per_frame 196 does not match"):
+        validate_config(bad, "v2")
     with pytest.raises(ConfigError, match="arch.type 'TVTSv3' is unknown"):
         validate_config({**cfg, "arch": {"type": "TVTSv3", "args": {}}}, "v2")
 
@@ -113,7 +121,7 @@ def test_tvtsv2_features_follow_the_official_extraction_rule(tmp_path):
     video = write_indexed_video(tmp_path / "v.mp4", n=37, size=(64, 48))
     out = tmp_path / "feats.npz"
     assert extract_main(["--input", str(video), "--output", str(out), "--finetune", str(release), "--model",
-                         str(config), "--input_size", "32", "--num_workers", "0", "--device", "cpu"]) == 0
+                         str(config), "--num_workers", "0", "--device", "cpu"]) == 0
     saved = np.load(out)
     assert saved["features"].shape == (1, 24)
     # the official rule, restated: 12 frames at linspace(0, n - 1, 12), each squashed to 32x32 (PIL bilinear)
@@ -128,4 +136,9 @@ def test_tvtsv2_features_follow_the_official_extraction_rule(tmp_path):
     assert load_checkpoint(fresh, release)["absent"] == {"pred_model": 29}
     with torch.no_grad():
         expected = fresh.compute_video(x[None], None)[1]
-    np.testing.assert_allclose(saved["features"], expected.numpy(), rtol=0, atol=0.05 * expected.abs().max().item())
+    np.testing.assert_allclose(saved["features"], expected.numpy(), rtol=0, atol=1e-4)
+
+
+def test_a_tokenizer_longer_than_the_text_context_is_refused(corpus, tmp_path):
+    with pytest.raises(ValueError, match="tokenizer.max_length 78 exceeds the text tower's context of 77"):
+        train.main(["-c", v2_config(corpus, tmp_path), "tokenizer.max_length=78"])

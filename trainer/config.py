@@ -99,7 +99,7 @@ def validate_config(config, source):
     _require(isinstance(cfg["data_loader"], list) and cfg["data_loader"],
              f"{source}: data_loader must be a non-empty list of loaders")
     for i, entry in enumerate(cfg["data_loader"]):
-        _check_loader(entry, f"{source}: data_loader[{i}]", arch_cls)
+        _check_loader(entry, f"{source}: data_loader[{i}]", arch_cls, arch)
     _require(t["epoch_loader"] < len(cfg["data_loader"]), f"{source}: trainer.epoch_loader {t['epoch_loader']} "
                                                            f"names no loader (-1 = the longest)")
     return cfg
@@ -112,7 +112,7 @@ def _check_args(args, fn, where):
     _require(not unknown, f"{where}: unknown key(s) {unknown}; accepted: {sorted(accepted)}")
 
 
-def _check_loader(entry, where, arch_cls):
+def _check_loader(entry, where, arch_cls, arch_args):
     _require(isinstance(entry, dict) and isinstance(entry.get("args"), dict), f"{where} must be {{type, args}}")
     args = entry["args"]
     name = args.get("dataset_name")
@@ -122,9 +122,12 @@ def _check_loader(entry, where, arch_cls):
     _require(isinstance(args["batch_size"], int) and args["batch_size"] > 0,
              f"{where}.args.batch_size must be a positive integer")
     try:
-        dataset_kwargs(args)
+        masker = dataset_kwargs(args)[1]["masker"]
     except ValueError as e:
         raise ConfigError(f"{where}: {e}") from None
+    _require(masker is None or masker.patches_per_frame == arch_cls.patches_per_frame(arch_args),
+             f"{where}: its masker draws from {masker and masker.patches_per_frame} patches per frame (input_res / "
+             f"patch_size) but the video tower has {arch_cls.patches_per_frame(arch_args)}: set patch_size")
     masking = {**args, **args.get("video_params", {})}.get("masking", "per_slot")
     _require(masking in ("none", arch_cls.masking), f"{where}: masking {masking!r} does not fit "
                                                      f"{arch_cls.__name__}, whose video tower takes "

@@ -4,7 +4,7 @@ from collections import Counter, defaultdict
 import torch
 
 from data_loader.loader import set_epoch
-from utils.distributed import all_reduce_sum, gather_rows
+from utils.distributed import all_reduce_sum, gather_rows, world_size
 
 
 @torch.no_grad()
@@ -24,14 +24,15 @@ def evaluate(task, net, loaders, dataset_names):
                 continue
             for key, value in task.validation_outputs(net, batch).items():
                 outputs[key].append(value)
-        if not outputs:
-            raise RuntimeError(f"validation of {name}: no clip could be loaded ({dict(skipped)})")
+        # every rank takes part in every collective, whatever it loaded (a rank-dependent call would hang)
+        loaded, unreadable = all_reduce_sum([int(bool(outputs)), sum(skipped.values())], task.device)
+        if loaded < world_size():
+            raise RuntimeError(f"validation of {name}: {world_size() - int(loaded)} process(es) could load no clip of "
+                               f"their share ({int(unreadable)} unreadable; here: {dict(skipped)})")
         gathered = {key: gather_rows(torch.cat(parts)) for key, parts in outputs.items()}
         metrics = task.validation_metrics(gathered)
-        reasons = sorted(skipped)
-        counts = all_reduce_sum([skipped[r] for r in reasons], task.device) if reasons else []
         metrics["val_clips"] = len(next(iter(gathered.values())))
-        metrics["val_skipped"] = int(sum(counts))
+        metrics["val_skipped"] = int(unreadable)
         results[name] = metrics
     net.train(was_training)
     return results

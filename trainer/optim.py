@@ -4,10 +4,13 @@ The official code uses Hugging Face's `transformers.AdamW` (removed from recent 
 from `torch.optim.AdamW`: eps is added to the *uncorrected* sqrt(v) and the bias correction goes into the step
 size, and weight decay is applied after the Adam step. `HFAdamW` is that rule, written from its definition.
 """
+import logging
 import math
 import re
 
 import torch
+
+log = logging.getLogger(__name__)
 
 
 class HFAdamW(torch.optim.Optimizer):
@@ -58,7 +61,8 @@ OPTIMIZERS = {"AdamW": HFAdamW, "torch.AdamW": torch.optim.AdamW}
 def parameter_groups(model, rules=(), no_weight_decay="", weight_decay=0.0):
     """The trainable parameters of `model` split into groups by name (frozen ones are left out).
 
-    Without `rules`: one group with every trainable parameter (TVTS v1). With `rules` (a list of
+    Without `rules` and `no_weight_decay`: one group with every trainable parameter (TVTS v1); `no_weight_decay`
+    alone splits that group in two. With `rules` (a list of
     `{"name", "match", "lr"}`): each parameter goes to the first rule whose regex `match` is found in its name
     (`re.search`; "" matches all), a parameter no rule matches is an error, and rules sharing a `name` share a
     group. Each group is split into parameters with weight decay and those matching `no_weight_decay` (regex) with
@@ -66,8 +70,9 @@ def parameter_groups(model, rules=(), no_weight_decay="", weight_decay=0.0):
     (absent: the optimiser's) is the group's base learning rate, which the schedule scales.
     """
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    if not rules:
+    if not rules and not no_weight_decay:
         return [{"params": [p for _, p in named]}]
+    rules = rules or [{"name": "all", "match": ""}]
     skip = re.compile(no_weight_decay) if no_weight_decay else None
     groups = {}
     for name, param in named:
@@ -79,7 +84,9 @@ def parameter_groups(model, rules=(), no_weight_decay="", weight_decay=0.0):
         key = (rule.get("name", rule["match"]), decay)
         group = groups.setdefault(key, {"params": [], "names": [], "weight_decay": weight_decay if decay else 0.0})
         if "lr" in rule:
-            group["lr"] = rule["lr"]
+            if group.setdefault("lr", rule["lr"]) != rule["lr"]:
+                raise ValueError(f"optimizer.param_groups: rules named {key[0]!r} give different learning rates "
+                                 f"({group['lr']} and {rule['lr']})")
         group["params"].append(param)
         group["names"].append(name)
     order = list(dict.fromkeys(r.get("name", r["match"]) for r in rules))
@@ -94,8 +101,12 @@ def build_optimizer(model, type="AdamW", args=None, param_groups=(), no_weight_d
     args = dict(args or {})
     groups = parameter_groups(model, param_groups, no_weight_decay, args.get("weight_decay", 0.0))
     optimizer = OPTIMIZERS[type]([{k: v for k, v in g.items() if k != "names"} for g in groups], **args)
-    for group in optimizer.param_groups:
+    for group, spec in zip(optimizer.param_groups, groups):
         group.setdefault("initial_lr", group["lr"])
+        names = spec.get("names", [])
+        log.info("optimizer group: %d tensors (%d values), lr %.3g, weight decay %.3g%s", len(group["params"]),
+                 sum(p.numel() for p in group["params"]), group["lr"], group["weight_decay"],
+                 f", e.g. {', '.join(names[:3])}" if names else "")
     return optimizer
 
 

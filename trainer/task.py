@@ -19,10 +19,12 @@ TASKS = Registry("task (loss.type)")
 
 
 class Task:
-    """The interface; see the module docstring."""
+    """The interface; see the module docstring. `summary_keys`: the metrics a results table shows (() = all)."""
 
-    def __init__(self, model, cfg, device):
-        self.model, self.cfg, self.device = model, cfg, device
+    summary_keys = ()
+
+    def __init__(self, cfg, device):
+        self.cfg, self.device = cfg, device
 
     def find_unused_parameters(self, datasets):
         return False
@@ -57,8 +59,11 @@ class TranscriptSortTask(Task):
     or in the dtype the network returned (the official H/14 recipe computes it in fp16).
     """
 
-    def __init__(self, model, cfg, device):
-        super().__init__(model, cfg, device)
+    summary_keys = ("t2v_R1", "t2v_R5", "t2v_R10", "t2v_MedR", "v2t_R1", "v2t_R5", "v2t_R10", "v2t_MedR", "sort_acc",
+                    "sort_order_acc")
+
+    def __init__(self, cfg, device):
+        super().__init__(cfg, device)
         t = cfg["trainer"]
         self.loss = OBJECTIVES.build(cfg["loss"]["type"], **(cfg["loss"]["args"] or {}))
         self.gather, self.fp32_loss = t["gather"], t["fp32_loss"]
@@ -109,6 +114,6 @@ class TranscriptSortTask(Task):
         return line
 
 
-def build_task(cfg, model, device):
+def build_task(cfg, device):
     """The task that drives the config's objective (`loss.type`)."""
-    return TASKS.build(cfg["loss"]["type"], model, cfg, torch.device(device))
+    return TASKS.build(cfg["loss"]["type"], cfg, torch.device(device))

@@ -36,11 +36,16 @@ def build_loaders(cfg, tokenizer, env, split=None):
 
 
 def make_tokenizer(cfg, model):
-    """The config's tokenizer (by default the architecture's own), checked against the model's vocabulary."""
+    """The config's tokenizer (by default the architecture's own), checked against the model's vocabulary and
+    context length."""
     arch = ARCHITECTURES.get(cfg["arch"]["type"])
     tok = cfg["tokenizer"]
     name = tok["name"] or arch.default_tokenizer_name(cfg["arch"]["args"])
-    return build_tokenizer(tok["type"] or arch.tokenizer, name, tok["max_length"] or None, model.text_vocab_size)
+    tokenizer = build_tokenizer(tok["type"] or arch.tokenizer, name, tok["max_length"] or None, model.text_vocab_size)
+    if tokenizer.max_length > model.text_context_length:
+        raise ValueError(f"tokenizer.max_length {tokenizer.max_length} exceeds the text tower's context of "
+                         f"{model.text_context_length} positions")
+    return tokenizer
 
 
 class Trainer:
@@ -55,7 +60,7 @@ class Trainer:
         t = self.t = cfg["trainer"]
         torch.manual_seed(cfg["seed"])  # identical initial weights on every rank
         self.model = build_model(cfg["arch"]).to(env.device)
-        self.task = build_task(cfg, self.model, env.device)
+        self.task = build_task(cfg, env.device)
         self.tokenizer = make_tokenizer(cfg, self.model)
         self.train_loader = AlternatingLoader(build_loaders(cfg, self.tokenizer, env), t["epoch_loader"])
         self.val_loaders = build_loaders(cfg, self.tokenizer, env, split="val")

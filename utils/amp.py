@@ -1,7 +1,5 @@
 """Mixed precision in one place: the precision names, their autocast dtypes, and the optimiser step that goes
 with them (loss scaling, unscaling before clipping, the scaler update), shared by pretraining and downstream."""
-import contextlib
-
 import torch
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -18,10 +16,10 @@ def autocast_dtype(precision, device=None):
 
 
 def autocast(device, dtype):
-    """Autocast to `dtype` on `device`'s type; a no-op context for dtype None (fp32)."""
+    """Autocast to `dtype` on `device`'s type; dtype None (fp32) switches autocast off, an enclosing one too."""
     device = torch.device(device)
     if dtype is None:
-        return contextlib.nullcontext()
+        return torch.autocast(device.type, enabled=False)
     return torch.autocast(device.type, dtype=dtype)
 
 

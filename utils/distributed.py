@@ -61,6 +61,11 @@ def is_distributed():
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def world_size():
+    """Processes in the group (1 outside one)."""
+    return dist.get_world_size() if is_distributed() else 1
+
+
 def cleanup():
     """Leave the process group together: a rank tearing down while another still talks aborts the job (gloo).
 

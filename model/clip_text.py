@@ -19,8 +19,6 @@ from .registry import TEXT_ENCODERS
 class ClipTextTransformer(nn.Module):
     """(N, L, width) embeddings -> (N, L, width); the attention is causal."""
 
-    tokenizer = "clip"
-
     def __init__(self, width=512, layers=12, heads=8, act="quick_gelu", attention="sdpa", grad_checkpointing=False):
         super().__init__()
         if act not in ACTIVATIONS:

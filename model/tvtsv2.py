@@ -123,7 +123,7 @@ class TVTSv2(TranscriptSortModel):
                  grad_checkpointing=False):
         super().__init__()
         cfg = self.check_args(clip_config, embed_dim, act, video_params, text_params, sort_params, attention)
-        self.n_trans, self.config = n_trans, cfg
+        self.n_trans = n_trans
         text, dim = cfg["text"], cfg["embed_dim"]
 
         self.text_model = TEXT_ENCODERS.build("clip", width=text["width"], layers=text["layers"],

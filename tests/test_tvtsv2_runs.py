@@ -55,7 +55,7 @@ def v2_config(corpus, tmp_path, **trainer):
     return str(path)
 
 
-def test_tvtsv2_trains_evaluates_and_resumes_from_its_config(corpus, tmp_path):
+def test_tvtsv2_trains_and_evaluates_from_its_config(corpus, tmp_path):
     train.main(["-c", v2_config(corpus, tmp_path)])
     base = tmp_path / "runs" / "tiny-v2"
     run = base / sorted(os.listdir(base))[-1]

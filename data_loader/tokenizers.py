@@ -110,3 +110,15 @@ def build_tokenizer(kind, name="", max_length=None, vocab_size=None):
     if max_length is not None:
         kwargs["max_length"] = max_length
     return TOKENIZERS.build(kind, **kwargs)
+
+
+def model_tokenizer(tokenizer_cfg, arch_args, model):
+    """The tokenizer a config's `tokenizer` entry names for `model` (by default the architecture's own), checked
+    against the model's vocabulary and context length."""
+    name = tokenizer_cfg.get("name") or type(model).default_tokenizer_name(arch_args)
+    tokenizer = build_tokenizer(tokenizer_cfg.get("type") or model.tokenizer, name,
+                                tokenizer_cfg.get("max_length") or None, model.text_vocab_size)
+    if tokenizer.max_length > model.text_context_length:
+        raise ValueError(f"tokenizer.max_length {tokenizer.max_length} exceeds the text tower's context of "
+                         f"{model.text_context_length} positions")
+    return tokenizer

@@ -28,7 +28,8 @@ def get_parser(protocol):
     g.add_argument("--from_scratch", action="store_true",
                    help="allow running without --finetune (a randomly initialised encoder, e.g. as a baseline)")
     g.add_argument("--tubelet_size", type=int, default=2)
-    g.add_argument("--input_size", type=int, default=224, help="crop size fed to the model")
+    g.add_argument("--input_size", type=int, default=None,
+                   help="crop size fed to the model (default: the --model config's frame size, else 224)")
     g.add_argument("--drop_path", type=float, default=0.0,
                    help="stochastic depth; the official scripts passed 0.1 but it never reached the model")
     g.add_argument("--init_scale", type=float, default=1.0,
@@ -45,7 +46,7 @@ def get_parser(protocol):
     g.add_argument("--nb_classes", type=int, default=None, help="checked against the dataset and its list files")
     g.add_argument("--num_frames", type=int, default=16)
     g.add_argument("--sampling_rate", type=int, default=4, help="frame stride of dense (Kinetics-style) sampling")
-    g.add_argument("--short_side_size", type=int, default=224)
+    g.add_argument("--short_side_size", type=int, default=None, help="evaluation resize (default: --input_size)")
     g.add_argument("--test_num_segment", type=int, default=2)
     g.add_argument("--test_num_crop", type=int, default=3)
     g.add_argument("--val_sampling", default="random", choices=["random", "center"],

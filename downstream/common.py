@@ -20,6 +20,10 @@ log = logging.getLogger("downstream")
 def setup(args):
     """Join the process group, seed (seed + rank, as the official), create the output folder and the log file."""
     env = init_distributed(args.device)
+    if args.input_size is None:  # a config sets every input parameter it holds
+        args.input_size = encoder_args(args.model)["img_size"]
+    if args.short_side_size is None:
+        args.short_side_size = args.input_size
     seed = args.seed + env.rank
     torch.manual_seed(seed)
     np.random.seed(seed)

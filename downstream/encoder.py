@@ -59,14 +59,15 @@ class VideoClassifier(VideoTransformer):
         return self.head(self.forward_features(video))
 
 
-def encoder_args(model, num_frames=16, input_size=224, tubelet_size=2, drop_path=0.0, attention="sdpa"):
+def encoder_args(model, num_frames=None, input_size=None, tubelet_size=None, drop_path=0.0, attention="sdpa"):
     """Constructor arguments for `VideoClassifier` from a preset name or a pretraining config JSON.
 
     `model` is `vit_base_patch16_224` (the official ViT-B/16) or the path of a pretraining config (for example
-    `configs/demo-cpu.json`), whose `arch.args.video_params` give the width, depth, heads and patch size.
+    `configs/demo-cpu.json`), whose `arch.args.video_params` give the frame size, frame count, width, depth, heads
+    and patch size. `num_frames`, `input_size` and `tubelet_size` left None take the config's (or 16, 224, 2).
     """
     if model in MODEL_PRESETS:
-        arch = dict(MODEL_PRESETS[model])
+        arch, video_params = dict(MODEL_PRESETS[model]), {}
     elif model.endswith(".json"):
         if not os.path.isfile(model):
             raise FileNotFoundError(f"--model config not found: {model}")
@@ -74,13 +75,15 @@ def encoder_args(model, num_frames=16, input_size=224, tubelet_size=2, drop_path
             video_params = json.load(f).get("arch", {}).get("args", {}).get("video_params")
         if not video_params:
             raise ValueError(f"{model} has no arch.args.video_params: not a pretraining config")
-        arch = dict(MODEL_PRESETS["vit_base_patch16_224"])
-        arch.update({k: video_params[k] for k in ("patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio")
-                     if k in video_params})
+        arch = dict(ARCH_PRESETS.get(video_params.get("arch_config", "base_patch16_224"),
+                                     MODEL_PRESETS["vit_base_patch16_224"]))
+        arch.update({k: video_params[k] for k in ("img_size", "patch_size", "embed_dim", "depth", "num_heads",
+                                                  "mlp_ratio") if k in video_params})
     else:
         raise ValueError(f"unknown --model {model!r}: use one of {sorted(MODEL_PRESETS)} or a pretraining config "
                          "(.json)")
-    arch.update(img_size=input_size, num_frames=num_frames, tubelet_size=tubelet_size, drop_path_rate=drop_path,
+    arch.update(img_size=input_size or arch["img_size"], num_frames=num_frames or video_params.get("num_frames", 16),
+                tubelet_size=tubelet_size or video_params.get("tubelet_size", 2), drop_path_rate=drop_path,
                 attention=attention)
     return arch
 

@@ -1,37 +1,48 @@
-"""Features of your own videos from a TVTS or TVTSv2 checkpoint: one vector per video, written to a `.npz` file.
+"""Features of your own videos from a TVTS or TVTSv2 checkpoint: one vector per video.
 
     python -m downstream.extract_features --finetune TVTS_yt_pt.pth --input my_videos/ --output feats.npz
     python -m downstream.extract_features --model configs/tvtsv2-b16.json --finetune TVTSv2_B_16.pth \
-        --input my_videos/ --output feats.npz
+        --input my_videos/ list.txt clip.mp4 --output feats/          # one .npy per video, resumable
 
 `--model` names the method: a TVTS preset or pretraining config gives the feature zero-shot retrieval uses, the
 final-norm CLS token of the unmasked encoder (768-d for ViT-B), from 16 frames at the centres of equal segments,
 the short side resized to `--short_side_size` and the centre square; a TVTSv2 config gives the official TVTSv2
-feature, the projected video CLS embedding (512-d for B, 1024-d for H/14), from 12 frames at
-linspace(0, n - 1, 12) squashed to `--input_size` squares. `--num_frames`, `--sampling` and `--resize` override the
-method's rule. The output holds `features` (N, D) and `paths` (N,) in input order; videos that cannot be read are
-listed in `failed` (with the reason) and left out.
+feature, the projected video CLS embedding, unnormalised (512-d for B, 1024-d for H/14), from 12 frames at
+linspace(0, n - 1, 12) squashed to `--input_size` squares. A config sets every input parameter it holds (frame
+count and size); `--num_frames`, `--sampling` and `--resize` override the method's rule, and `--sampler eval` takes
+the zero-shot evaluation input instead (12 frames at bin middles, short side 268 nearest, centre crop for TVTSv2).
+
+Inputs are video files, folders (searched recursively) and `.txt` lists (one path per line). An `.npz` output holds
+`features` (N, D), `paths` (N,) in input order and `failed` (path: reason); a folder output gets one `.npy` per
+video (its path relative to the inputs' common folder) and skips videos already done, so a large job resumes where
+it stopped. Under torchrun the videos are sharded over the processes. Unreadable videos are listed, never replaced.
+From Python: `Extractor(checkpoint, model=...)(paths) -> (N, D) array`.
 """
 import argparse
 import json
 import logging
 import os
 import sys
+import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torchvision.transforms.v2.functional as TF
 from torch.utils.data import DataLoader
+
+from tqdm import tqdm
 
 from data_loader.base import FailSafeDataset
 from data_loader.readers import VideoReadError, get_reader
 from model import ARCHITECTURES, build_model, load_checkpoint
-from utils.amp import autocast_dtype
+from model.checkpoint import CheckpointError
+from utils.amp import autocast, autocast_dtype
+from utils.distributed import cleanup, gather_objects, init_distributed
 
-from .datasets import center_crop, collate_clips, resize_short_side, segment_indices, to_normalized_tensor
+from .datasets import center_crop, resize_short_side, segment_indices, to_normalized_tensor
 from .encoder import VideoClassifier, encoder_args, load_pretrained_encoder
-from .engine import report_failures, run_views
+from .engine import ShardSampler, report_failures
+from .zero_data import EvalVideos, collate_eval
 
 log = logging.getLogger("downstream")
 SAMPLINGS = ("centers", "linspace")
@@ -42,8 +53,12 @@ METHOD_DEFAULTS = {"TVTS": {"num_frames": 16, "sampling": "centers", "resize": "
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
 
 
+SAMPLERS = ("official", "eval")
+
+
 def find_videos(inputs):
-    """Video files named directly or found (recursively, sorted) under the given folders."""
+    """Video files named directly, listed in `.txt` files (one per line) or found (recursively, sorted) under
+    folders, in that order; a missing input is an error naming it."""
     paths = []
     for item in inputs:
         if os.path.isdir(item):
@@ -52,6 +67,11 @@ def find_videos(inputs):
             if not found:
                 log.warning("no video files (%s) under %s", ", ".join(VIDEO_EXTENSIONS), item)
             paths.extend(found)
+        elif os.path.isfile(item) and item.lower().endswith(".txt"):
+            with open(item) as f:
+                listed = [line.strip() for line in f if line.strip()]
+            base = os.path.dirname(os.path.abspath(item))
+            paths.extend(p if os.path.isabs(p) else os.path.join(base, p) for p in listed)
         elif os.path.isfile(item):
             paths.append(item)
         else:
@@ -70,7 +90,8 @@ def frame_indices(n, num_frames, sampling):
 
 
 class VideoFiles(FailSafeDataset):
-    """One deterministic clip per file; unreadable files become failure records (never another video)."""
+    """One deterministic clip per file, `{"video": (T, 3, S, S), "index"}`; unreadable files become failure
+    records (never another video)."""
 
     def __init__(self, paths, num_frames=16, input_size=224, short_side_size=224, reader="auto",
                  sampling="centers", resize="short_side_crop"):
@@ -96,18 +117,7 @@ class VideoFiles(FailSafeDataset):
             frames = x.permute(0, 2, 3, 1).numpy()
         else:
             frames = center_crop(resize_short_side(frames, self.short_side_size), self.input_size)
-        return {"video": to_normalized_tensor(frames), "label": -1, "id": path, "chunk": 0, "split": 0}
-
-
-class VideoEmbedding(nn.Module):
-    """A pretraining network's video embedding as a feature extractor on channels-first clips (B, C, T, H, W)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward_features(self, video):
-        return self.net.compute_video(video.transpose(1, 2), None)[1]
+        return {"video": to_normalized_tensor(frames).transpose(0, 1), "index": index}
 
 
 def arch_of(model_arg):
@@ -120,35 +130,120 @@ def arch_of(model_arg):
         return {"type": "TVTS", **json.load(f).get("arch", {})}
 
 
-def build_extractor(args, arch):
-    """The feature network of the method with the `--finetune` checkpoint loaded; `args.input_size` None becomes
-    the network's frame size."""
-    if arch["type"] == "TVTS":
-        args.input_size = args.input_size or 224
-        model = VideoClassifier(0, **encoder_args(args.model, args.num_frames, args.input_size, args.tubelet_size))
-        load_pretrained_encoder(model, args.finetune)
-        return model
-    net = build_model({"type": arch["type"], "args": ARCHITECTURES.get(arch["type"]).architecture_only(arch["args"])})
-    load_checkpoint(net, args.finetune)
-    args.input_size = args.input_size or net.video_model.image_size
-    return VideoEmbedding(net)
+class Extractor:
+    """The method's feature network with `checkpoint` loaded and its input rule: `extractor(paths)` -> (N, D)
+    float32 features in input order (an unreadable video is an error naming it; `embed(dataset)` reports them
+    instead). Options left None take the method's rule (see the module docstring)."""
+
+    def __init__(self, checkpoint, model="vit_base_patch16_224", device=None, precision="fp32", sampler="official",
+                 num_frames=None, sampling=None, resize=None, input_size=None, short_side_size=None,
+                 tubelet_size=None, reader="auto"):
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+        arch = arch_of(model)
+        if arch["type"] not in METHOD_DEFAULTS:
+            raise ValueError(f"feature extraction knows {sorted(METHOD_DEFAULTS)}, not {arch['type']!r}")
+        rule = {**METHOD_DEFAULTS[arch["type"]], **{k: v for k, v in (("num_frames", num_frames),
+                ("sampling", sampling), ("resize", resize)) if v is not None}}
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.dtype, self.reader, self.sampler, self.method = autocast_dtype(precision, self.device), reader, \
+            sampler, arch["type"]
+        if arch["type"] == "TVTS":
+            args = encoder_args(model, rule["num_frames"], input_size, tubelet_size)
+            self.net = VideoClassifier(0, **args)
+            load_pretrained_encoder(self.net, checkpoint)
+            self.input_size, self.interpolation = args["img_size"], "bilinear"
+        else:
+            self.net = build_model({"type": arch["type"],
+                                    "args": ARCHITECTURES.get(arch["type"]).architecture_only(arch["args"])})
+            load_checkpoint(self.net, checkpoint)
+            self.input_size = input_size or self.net.video_model.image_size
+            with open(model) as f:
+                loaders = json.load(f).get("data_loader") or [{}]
+            self.interpolation = loaders[0].get("args", {}).get("video_params", {}).get("resize_interpolation",
+                                                                                        "bilinear")
+        self.net.to(self.device).eval()
+        self.num_frames, self.sampling, self.resize = rule["num_frames"], rule["sampling"], rule["resize"]
+        self.short_side_size = short_side_size or self.input_size
+
+    def describe(self):
+        if self.sampler == "eval":
+            return (f"{self.method} features, evaluation input: {self.num_frames} frames at bin middles, "
+                    f"{self.interpolation} resize, centre crop {self.input_size}")
+        return (f"{self.method} features: {self.num_frames} frames, {self.sampling} sampling, {self.resize} to "
+                f"{self.input_size} px")
+
+    def dataset(self, paths):
+        if self.sampler == "eval":
+            return EvalVideos(paths, self.num_frames, self.input_size, self.interpolation, self.reader)
+        return VideoFiles(paths, self.num_frames, self.input_size, self.short_side_size, self.reader, self.sampling,
+                          self.resize)
+
+    @torch.no_grad()
+    def features(self, video):
+        """(B, T, 3, S, S) clips -> (B, D) float32."""
+        video = video.to(self.device, non_blocking=True)
+        with autocast(self.device, self.dtype):
+            if self.method == "TVTS":
+                return self.net.forward_features(video.transpose(1, 2)).float()
+            return self.net.compute_video(video, None)[1].float()
+
+    def embed(self, dataset, indices=None, batch_size=8, num_workers=0, main=True, on_batch=None):
+        """Features of `dataset[i]` for i in `indices` (default all): yields nothing, returns (index array,
+        features array, failed records); `on_batch(index, features)` sees every batch as it is done."""
+        loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_eval,
+                            sampler=list(range(len(dataset))) if indices is None else list(indices))
+        done, parts, failed = [], [], []
+        for batch in tqdm(loader, desc="videos", disable=not main, dynamic_ncols=True):
+            failed.extend(batch["failed"])
+            if batch["video"] is None:
+                continue
+            feats = self.features(batch["video"]).cpu().numpy()
+            index = batch["index"].numpy()
+            if on_batch is not None:
+                on_batch(index, feats)
+            done.append(index)
+            parts.append(feats)
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), failed
+        return np.concatenate(done), np.concatenate(parts), failed
+
+    def __call__(self, paths, batch_size=8, num_workers=0):
+        paths = list(paths)
+        index, feats, failed = self.embed(self.dataset(paths), batch_size=batch_size, num_workers=num_workers,
+                                          main=False)
+        if failed:
+            raise VideoReadError("cannot read " + "; ".join(f"{r['name']}: {r['error']}" for r in failed))
+        return feats[np.argsort(index)]
+
+
+def feature_file(out_dir, root, path):
+    """Where a folder output keeps the feature of `path`: its path relative to `root`, with `.npy` appended."""
+    rel = os.path.relpath(os.path.abspath(path), root)
+    if rel.startswith(".."):
+        rel = os.path.basename(path)
+    return os.path.join(out_dir, rel + ".npy")
 
 
 def get_args(argv=None):
     p = argparse.ArgumentParser("extract TVTS video features", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--input", nargs="+", required=True, help="video files and/or folders (searched recursively)")
-    p.add_argument("--output", required=True, help="the .npz file to write")
-    p.add_argument("--finetune", required=True, help="pretraining checkpoint (ours or official)")
+    p.add_argument("--input", nargs="+", required=True,
+                   help="video files, folders (searched recursively) and .txt lists of paths")
+    p.add_argument("--output", required=True, help="an .npz file, or a folder for one .npy per video (resumable)")
+    p.add_argument("--finetune", "--checkpoint", dest="finetune", required=True,
+                   help="pretraining checkpoint (ours or official)")
     p.add_argument("--model", default="vit_base_patch16_224",
                    help="TVTS encoder preset, or a pretraining config .json (TVTS or TVTSv2)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="official",
+                   help="official: the method's feature rule; eval: the zero-shot evaluation input")
     p.add_argument("--num_frames", type=int, default=None, help="default: the method's (TVTS 16, TVTSv2 12)")
     p.add_argument("--sampling", choices=SAMPLINGS, default=None,
                    help="frame rule; default: the method's (TVTS centers, TVTSv2 linspace)")
     p.add_argument("--resize", choices=RESIZES, default=None,
                    help="spatial rule; default: the method's (TVTS short_side_crop, TVTSv2 squash)")
-    p.add_argument("--tubelet_size", type=int, default=2)
-    p.add_argument("--input_size", type=int, default=None, help="default: the network's frame size (224)")
-    p.add_argument("--short_side_size", type=int, default=224)
+    p.add_argument("--tubelet_size", type=int, default=None, help="TVTS (default: the config's, else 2)")
+    p.add_argument("--input_size", type=int, default=None, help="default: the network's frame size")
+    p.add_argument("--short_side_size", type=int, default=None, help="default: --input_size")
     p.add_argument("--reader", default="auto", help="auto (PyAV for .avi, decord otherwise), decord, pyav or cv2")
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--num_workers", type=int, default=2)
@@ -159,31 +254,70 @@ def get_args(argv=None):
 
 def main(argv=None):
     args = get_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s", force=True)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    env = init_distributed(args.device)
+    logging.basicConfig(level=logging.INFO if env.is_main else logging.WARNING, force=True,
+                        format="%(asctime)s %(levelname)s: %(message)s")
+    try:
+        return run(args, env)
+    finally:
+        cleanup()
+
+
+def run(args, env):
     paths = find_videos(args.input)
-    arch = arch_of(args.model)
-    if arch["type"] not in METHOD_DEFAULTS:
-        raise ValueError(f"feature extraction knows {sorted(METHOD_DEFAULTS)}, not {arch['type']!r}")
-    for key, value in METHOD_DEFAULTS[arch["type"]].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    model = build_extractor(args, arch)
-    log.info("%d videos; %s features on %s (%d frames, %s sampling, %s to %d px)", len(paths), arch["type"], device,
-             args.num_frames, args.sampling, args.resize, args.input_size)
-    data = VideoFiles(paths, args.num_frames, args.input_size, args.short_side_size, args.reader, args.sampling,
-                      args.resize)
-    loader = DataLoader(data, batch_size=args.batch_size, num_workers=args.num_workers, collate_fn=collate_clips)
-    views = run_views(model.to(device), loader, device=device, dtype=autocast_dtype(args.precision, device),
-                      features=True, desc="videos")
-    report_failures(views["failed"], "videos")
+    extractor = Extractor(args.finetune, args.model, env.device, args.precision, args.sampler, args.num_frames,
+                          args.sampling, args.resize, args.input_size, args.short_side_size, args.tubelet_size,
+                          args.reader)
+    to_folder = not args.output.lower().endswith(".npz")
+    todo = list(range(len(paths)))
+    if to_folder:
+        root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+        targets = [feature_file(args.output, root, p) for p in paths]
+        todo = [i for i in todo if not os.path.isfile(targets[i])]
+        if env.is_main and len(todo) < len(paths):
+            log.info("%d of %d videos already have features in %s: skipped", len(paths) - len(todo), len(paths),
+                     args.output)
+    log.info("%d videos to do over %d process(es); %s on %s", len(todo), env.world_size, extractor.describe(),
+             env.device)
+    shard = [todo[i] for i in ShardSampler(len(todo), env.rank, env.world_size)]
+
+    def save(index, feats):
+        for i, f in zip(index, feats):
+            os.makedirs(os.path.dirname(targets[i]), exist_ok=True)
+            tmp = targets[i] + ".tmp.npy"
+            np.save(tmp, f)
+            os.replace(tmp, targets[i])
+
+    started = time.perf_counter()
+    index, feats, failed = extractor.embed(extractor.dataset(paths), shard, args.batch_size, args.num_workers,
+                                           env.is_main, save if to_folder else None)
+    parts = gather_objects({"index": index, "feats": None if to_folder else feats, "failed": failed})
+    failed = [r for part in parts for r in part["failed"]]
+    done = sum(len(part["index"]) for part in parts)
+    if not env.is_main:
+        return 0
+    report_failures(failed, "videos")
+    failed_lines = np.asarray([f"{r['name']}: {r['error']}" for r in failed], dtype=str)
+    if to_folder:
+        os.makedirs(args.output, exist_ok=True)
+        with open(os.path.join(args.output, "failed.txt"), "w") as f:
+            f.write("".join(line + "\n" for line in failed_lines))
+        log.info("wrote %d features to %s in %.0f s (%d failed, listed in failed.txt)", done, args.output,
+                 time.perf_counter() - started, len(failed))
+        return 0 if done or len(todo) < len(paths) else 1
+    index = np.concatenate([part["index"] for part in parts])
+    arrays = [part["feats"] for part in parts if len(part["index"])]
+    feats = np.concatenate(arrays)[np.argsort(index)] if arrays else np.zeros((0, 0), np.float32)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    failed = np.asarray([f"{r['name']}: {r['error']}" for r in views["failed"]], dtype=str)
-    np.savez(args.output, features=views["outputs"], paths=np.asarray(views["ids"], dtype=str), failed=failed)
-    log.info("wrote %d features of size %d to %s (%d failed)", len(views["ids"]), views["outputs"].shape[-1]
-             if len(views["ids"]) else 0, args.output, len(failed))
-    return 0 if len(views["ids"]) else 1
+    np.savez(args.output, features=feats, paths=np.asarray([paths[i] for i in np.sort(index)], dtype=str),
+             failed=failed_lines)
+    log.info("wrote %d features of size %d to %s in %.0f s (%d failed)", len(index),
+             feats.shape[-1] if len(index) else 0, args.output, time.perf_counter() - started, len(failed))
+    return 0 if len(index) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        sys.exit(f"error: {e}")

@@ -7,6 +7,8 @@ kept as data, none of their code exists or runs). Anything else in a pickle is r
 """
 import logging
 
+import os
+
 import torch
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,25 @@ class CheckpointError(RuntimeError):
     """A checkpoint file cannot be read, or its tensors do not fit the model."""
 
 
+def _not_a_checkpoint(path):
+    """Why `path` cannot be a PyTorch checkpoint (neither a zip archive nor a pickle), or None."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"PK") or head[:1] == b"\x80":
+        return None
+    if not head:
+        return "it is empty"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "it looks like a JSON file (a config?)"
+    return f"it starts with {head!r}, not a zip archive or a pickle"
+
+
 def read_checkpoint(path, map_location="cpu"):
     """Load a checkpoint file without executing pickled code; errors name the file and what was refused."""
+    if os.path.isfile(path):
+        why = _not_a_checkpoint(path)
+        if why:
+            raise CheckpointError(f"{path} is not a PyTorch checkpoint: {why}")
     try:
         with torch.serialization.safe_globals(_INERT_CLASSES):
             return torch.load(path, map_location=map_location, weights_only=True)

@@ -188,7 +188,7 @@ def test_extract_features_writes_one_vector_per_readable_video(setup, tmp_path):
     from downstream.extract_features import VideoFiles
     with torch.no_grad():
         expected = model.forward_features(VideoFiles([str(folder / "sub" / "a.mp4")], input_size=32,
-                                                     short_side_size=32)[0]["video"][None])
+                                                     short_side_size=32)[0]["video"][None].transpose(1, 2))
     np.testing.assert_allclose(saved["features"], expected.numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -239,3 +239,40 @@ def test_recipe_scripts_pass_flags_the_entry_points_accept(tmp_path, script):
         assert (args["opt"], args["lr"], args["weight_decay"], args["epochs"]) == ("sgd", 0.1, 1e-9, 100)
     if script == "ft_ssv2.sh":
         assert (args["batch_size"], args["lr"], args["epochs"], args["test_num_segment"]) == (12, 1e-3, 50, 2)
+
+
+def test_extract_features_to_a_folder_resumes_and_takes_the_config_input(setup, tmp_path):
+    """No --input_size for a 32-px config (the config sets it); a folder output gets one .npy per video and a rerun
+    skips the done ones; .txt lists are inputs; the Python API gives the same vectors."""
+    from downstream.extract_features import Extractor
+    root, config, ckpt, _ = setup
+    videos = [root / "videos" / f"{i}.mp4" for i in range(3)]
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{videos[1]}\n{videos[2]}\n")
+    out = tmp_path / "feats"
+    flags = ["--finetune", str(ckpt), "--model", str(config), "--num_workers", "0", "--device", "cpu",
+             "--reader", "pyav"]  # decord rejects these 48-px-wide frames
+    assert extract_main(["--input", str(videos[0]), "--output", str(out), *flags]) == 0
+    first = out / "0.mp4.npy"
+    stamp = first.stat().st_mtime_ns
+    assert extract_main(["--input", str(videos[0]), str(listing), "--output", str(out), *flags]) == 0
+    assert first.stat().st_mtime_ns == stamp  # done before: skipped
+    saved = np.stack([np.load(out / f"{i}.mp4.npy") for i in range(3)])
+    api = Extractor(str(ckpt), model=str(config), device="cpu", reader="pyav")([str(v) for v in videos])
+    assert api.shape == (3, 64)
+    np.testing.assert_allclose(saved, api, rtol=1e-5, atol=1e-6)
+    (tmp_path / "bad.mp4").write_bytes(b"")
+    with pytest.raises(Exception, match="bad.mp4"):
+        Extractor(str(ckpt), model=str(config), device="cpu", reader="pyav")([str(tmp_path / "bad.mp4")])
+
+
+def test_a_file_that_is_not_a_checkpoint_is_one_line(setup, tmp_path):
+    root, config, _, _ = setup
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    done = subprocess.run([sys.executable, "-m", "downstream.extract_features", "--input", str(root / "videos"),
+                           "--output", str(tmp_path / "f.npz"), "--finetune", str(config), "--model", str(config),
+                           "--device", "cpu"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == \
+        f"error: {config} is not a PyTorch checkpoint: it looks like a JSON file (a config?)"
+    assert "Traceback" not in done.stderr

@@ -17,8 +17,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from data_loader.loader import AlternatingLoader, build_dataloader
-from data_loader.tokenizers import build_tokenizer
-from model import ARCHITECTURES, build_model
+from data_loader.tokenizers import model_tokenizer
+from model import build_model
 from utils.amp import OptimizerStep
 from utils.rng import set_rng_state
 
@@ -38,14 +38,7 @@ def build_loaders(cfg, tokenizer, env, split=None):
 def make_tokenizer(cfg, model):
     """The config's tokenizer (by default the architecture's own), checked against the model's vocabulary and
     context length."""
-    arch = ARCHITECTURES.get(cfg["arch"]["type"])
-    tok = cfg["tokenizer"]
-    name = tok["name"] or arch.default_tokenizer_name(cfg["arch"]["args"])
-    tokenizer = build_tokenizer(tok["type"] or arch.tokenizer, name, tok["max_length"] or None, model.text_vocab_size)
-    if tokenizer.max_length > model.text_context_length:
-        raise ValueError(f"tokenizer.max_length {tokenizer.max_length} exceeds the text tower's context of "
-                         f"{model.text_context_length} positions")
-    return tokenizer
+    return model_tokenizer(cfg["tokenizer"], cfg["arch"]["args"], model)
 
 
 class Trainer:

@@ -25,11 +25,20 @@ in the demo. On an earlier design (300 videos, colours from a per-video palette 
 landed) the sort head learned each training video's transcripts by heart instead (56% sort accuracy on training
 clips, 22% on validation clips, with ideal text features). See docs/benchmarks.md for what the demo learns on this
 one.
+
+Zero-shot evaluation sets (``generate_eval_sets``, CLI ``--eval-sets``) are small stand-ins of TVTSv2's, in the official
+layouts under ``data/`` + ``meta_data/``: MSR-VTT (jsfusion 1k-A cut), DiDeMo and LSMDC retrieval, HMDB-51, UCF-101
+and Kinetics-400 recognition, and SSV2 multiple choice. Their clips are shot-style videos of 3-4 s like the narrated
+ones, and their captions are the clean sentences the narrator would say about those shots. The recognition classes
+are "<colour> <shape>" appearances, with as many training clips as test clips (the training lists, for the linear
+probe). The choices are drawn from streams the corpus does not use, so the corpus stays
+as it is.
 """
 import argparse
 import json
 import multiprocessing
 import os
+import pickle
 import re
 import string
 import time
@@ -428,6 +437,237 @@ def generate_corpus(out_dir, num_videos=1000, num_labelled=400, seed=0, workers=
     return summary
 
 
+# ---------------------------------------------------------------------------------------- zero-shot eval sets
+
+EVAL_DESIGN = 2  # written to eval_sets.json; bumped when the same seed would write different eval sets
+EVAL_SECONDS = (3, 4)  # whole seconds, one shot each, as in the narrated videos
+EVAL_CLASSES = 6  # per recognition set
+MSRVTT_FIRST_ID, MSRVTT_CAPTIONS, MSRVTT_TRAIN_VIDEOS = 7010, 3, 5
+LSMDC_MOVIES = ("0001_SYNTHA", "0002_SYNTHB", "0003_SYNTHC")
+MC_OPTIONS = 5
+TRAIN_CLIP_OFFSET = 100000  # recognition training clips: stream indices past every test clip's
+RECOGNITION_SETS = ("hmdb51", "ucf101", "k400")
+# Random streams, none used by the corpus (0-3): clip content per set (index = clip), then the metadata draws.
+_EVAL_STREAMS = {"msrvtt": 10, "didemo": 11, "lsmdc": 12, "hmdb51": 13, "ucf101": 14, "k400": 15, "ssv2_mc": 16,
+                 "msrvtt_train": 17}
+_S_MSRVTT_META, _S_NAMES, _S_LSMDC_TIMES, _S_CLASSES, _S_SPLITS, _S_MC = 20, 21, 22, 23, 24, 25
+
+
+def _write_avi(path, frames):
+    """Encode RGB frames as MPEG-4 Part 2 (yuv420p) in AVI at FPS, as the official HMDB/UCF/LSMDC files are:
+    intra frame every second, no B-frames, constant quantiser 2, single-threaded and bit-exact (reproducible)."""
+    pictures = []
+    with av.open(path, "w", format="avi", options={"fflags": "+bitexact"}) as container:
+        stream = container.add_stream("mpeg4", rate=FPS, options={
+            "g": str(FPS), "bf": "0", "flags": "+bitexact+qscale", "global_quality": str(2 * 118), "threads": "1"})
+        stream.width, stream.height = FRAME_SIZE
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.thread_count = 1
+        for pts, frame in enumerate(frames):
+            pictures.append(av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p", threads=1))
+            pictures[-1].pts = pts
+            container.mux(stream.encode(pictures[-1]))
+        container.mux(stream.encode())
+
+
+def _plan_eval_clip(seed, stream, index, captions=1, appearance=None):
+    """An eval clip's content: (rng after planning, seconds, shots, captions). A 3-4 s shot-style clip, one i.i.d.
+    shot a second as in the narrated videos (every shot showing `appearance` {colour, shape} if given), and
+    `captions` distinct descriptions, each the clean sentences the narrator would say about the shots, joined.
+    Both the main process (metadata) and the worker (pixels) call it, and they get the same plan."""
+    rng = _rng(seed, stream, index)
+    seconds = int(rng.integers(EVAL_SECONDS[0], EVAL_SECONDS[1] + 1))
+    shots = _plan_shots(rng, seconds)
+    for shot in shots if appearance else ():
+        shot.update(appearance)
+    texts = []
+    for _ in range(captions):
+        for _attempt in range(50):  # another wording of the same shots (leads, determiners, synonyms, phrases)
+            text = " ".join(_clean_sentence(*_phrase(shot, rng), rng) for shot in shots)
+            if text not in texts:
+                break
+        texts.append(text)
+    return rng, seconds, shots, texts
+
+
+def _make_eval_clip(task):
+    """Write one eval clip (.mp4 H.264 or .avi MPEG-4 by the path's extension); returns (path, frame count)."""
+    path, seed, stream, index, captions, appearance = task
+    rng, seconds, shots, _ = _plan_eval_clip(seed, stream, index, captions, appearance)
+    background = _background(rng)
+    size, travel = OBJECT_SIZE * FRAME_SIZE[1], (0.08 * FRAME_SIZE[0], 0.1 * FRAME_SIZE[1])  # as _make_video
+    frames = (_render(background, shots[f // FPS], (f % FPS + 0.5) / FPS, travel, size)
+              for f in range(seconds * FPS))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    (_write_avi if path.endswith(".avi") else _write_mp4)(path, frames)
+    return path, seconds * FPS
+
+
+def _tsv(path, rows, header=None):
+    """Write tab-separated rows (no quoting: fields never hold tabs, newlines or quotes)."""
+    rows = [header, *rows] if header else rows
+    assert all(not re.search(r'[\t\n"]', str(x)) for row in rows for x in row)
+    _write_lines(path, ["\t".join(str(x) for x in row) for row in rows])
+
+
+def _mkdirs(path):
+    """Create path's folder; returns path."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
+
+
+def _lsmdc_time(t):
+    """Seconds -> LSMDC's 'HH.MM.SS.mmm'."""
+    ms = int(round(t * 1000))
+    return f"{ms // 3600000:02d}.{ms // 60000 % 60:02d}.{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def _didemo_name(rng):
+    """A Flickr-like DiDeMo video name: '<user>@N0<d>_<photo id>_<secret>'."""
+    return (f"{rng.integers(10 ** 7, 10 ** 8)}@N0{rng.integers(10)}_{rng.integers(10 ** 9, 10 ** 10)}_"
+            + "".join(rng.choice(list("0123456789abcdef"), size=10)))
+
+
+def _subset(rng, k, avoid=()):
+    """About 2/3 of range(k), sorted, differing from every list in `avoid` where possible."""
+    for _ in range(100):
+        picked = sorted(rng.permutation(k)[:max(1, round(2 * k / 3))].tolist())
+        if picked not in avoid:
+            break
+    return picked
+
+
+def generate_eval_sets(out_dir, num_clips=24, seed=0, workers=None):
+    """Write the zero-shot eval sets (module docstring) under out_dir/data and out_dir/meta_data, num_clips videos
+    per set, deterministically from seed; returns a summary."""
+    if num_clips < max(MC_OPTIONS, EVAL_CLASSES):
+        raise ValueError(f"need at least {max(MC_OPTIONS, EVAL_CLASSES)} clips per set")
+    workers = workers or min(2, os.cpu_count() or 1)
+    started, k = time.time(), num_clips
+    out_dir = str(out_dir)
+    data, meta = os.path.join(out_dir, "data"), os.path.join(out_dir, "meta_data")
+    tasks = []  # (path, seed, stream, index, captions, appearance): one pool for every set
+
+    def captioned(set_name, index, path, captions=1):
+        stream = _EVAL_STREAMS[set_name]
+        tasks.append((path, seed, stream, index, captions, None))
+        return _plan_eval_clip(seed, stream, index, captions)
+
+    # MSR-VTT, 1k-A (jsfusion) test cut: 3 captions a video, shuffled among those of a few (file-less) train videos.
+    ids = [f"video{MSRVTT_FIRST_ID + i}" for i in range(k)]
+    captions = {vid: captioned("msrvtt", i, os.path.join(data, "msrvtt", "videos", "all", f"{vid}.mp4"),
+                               MSRVTT_CAPTIONS)[3] for i, vid in enumerate(ids)}
+    for j in range(MSRVTT_TRAIN_VIDEOS):
+        captions[f"video{j}"] = _plan_eval_clip(seed, _EVAL_STREAMS["msrvtt_train"], j, MSRVTT_CAPTIONS)[3]
+    pairs = [(vid, text) for vid, texts in captions.items() for text in texts]
+    order = _rng(seed, _S_MSRVTT_META, 0).permutation(len(pairs)).tolist()
+    annotations = [{"image_id": pairs[o][0], "caption": pairs[o][1], "id": n} for n, o in enumerate(order)]
+    os.makedirs(os.path.join(meta, "msrvtt"), exist_ok=True)
+    with open(os.path.join(meta, "msrvtt", "MSR_VTT.json"), "w") as f:
+        json.dump({"annotations": annotations}, f)
+    cut = os.path.join(data, "msrvtt", "high-quality", "structured-symlinks")
+    _write_lines(os.path.join(cut, "val_list_jsfusion.txt"), ids)
+    pick = _rng(seed, _S_MSRVTT_META, 1)
+    with open(os.path.join(cut, "jsfusion_val_caption_idx.pkl"), "wb") as f:
+        pickle.dump({vid: int(pick.integers(MSRVTT_CAPTIONS)) for vid in ids}, f, protocol=2)
+
+    # DiDeMo: paragraph + video path relative to data/didemo.
+    names = [_didemo_name(_rng(seed, _S_NAMES, i)) for i in range(k)]
+    assert len(set(names)) == k
+    rows = [(captioned("didemo", i, os.path.join(data, "didemo", "videos", f"{name}.mp4"))[3][0], f"videos/{name}.mp4")
+            for i, name in enumerate(names)]
+    _tsv(os.path.join(meta, "didemo", "DiDeMo_test.tsv"), rows, ("text", "video"))
+
+    # LSMDC: AVI clips named <movie>_<start>-<end>, the span as long as the clip, later clips later in their movie.
+    times = _rng(seed, _S_LSMDC_TIMES)
+    clocks = {movie: float(times.uniform(60, 1800)) for movie in LSMDC_MOVIES}
+    rows = []
+    for i in range(k):
+        movie = LSMDC_MOVIES[i % len(LSMDC_MOVIES)]
+        seconds = _plan_eval_clip(seed, _EVAL_STREAMS["lsmdc"], i)[1]
+        start = round(clocks[movie], 3)
+        clocks[movie] = start + seconds + float(times.uniform(2, 120))
+        t0, t1 = _lsmdc_time(start), _lsmdc_time(start + seconds)
+        clip = f"{movie}_{t0}-{t1}"
+        sentence = captioned("lsmdc", i, os.path.join(data, "lsmdc", movie, f"{clip}.avi"))[3][0]
+        rows.append((clip, t0, t1, t0, t1, sentence))
+    _tsv(os.path.join(meta, "lsmdc", "LSMDC16_challenge_1000_publictect.csv"), sorted(rows))
+
+    # Recognition: 6 "<colour> <shape>" classes per set (ids in alphabetical order), balanced labels.
+    pairs = [(color, shape) for color in COLORS for shape in SHAPE_WORDS]
+    class_names = {}
+    for s, set_name in enumerate(RECOGNITION_SETS):
+        rng = _rng(seed, _S_CLASSES, s)
+        chosen = sorted(pairs[j] for j in rng.permutation(len(pairs))[:EVAL_CLASSES])
+        names = [f"{color} {shape}" for color, shape in chosen]
+        class_names[set_name] = names
+        with open(_mkdirs(os.path.join(meta, set_name, "prompt", "label2id.json")), "w") as f:
+            json.dump({name: i for i, name in enumerate(names)}, f, indent=1)
+        header = ("video", "label")
+        for part, offset in (("test", 0), ("train", TRAIN_CLIP_OFFSET)):  # training clips: for the linear probe
+            labels = rng.permutation(np.arange(k) % EVAL_CLASSES).tolist()
+            rows, seen = [], [0] * EVAL_CLASSES
+            ids_k400 = [_video_id(_rng(seed, _S_NAMES, 1000 * (s + 1) + offset + i)) for i in range(k)]
+            assert len(set(ids_k400)) == k
+            for i, label in enumerate(labels):
+                color, shape = chosen[label]
+                n, seen[label] = seen[label], seen[label] + 1
+                tag = "" if part == "test" else "t"  # training clips get other names than test clips
+                if set_name == "hmdb51":
+                    folder = names[label].replace(" ", "_")
+                    rel = disk = f"{folder}/{folder}_{tag}clip{i:03d}_u_nm_np1_fr_med_0.avi"
+                    row = (rel, label + 1)
+                elif set_name == "ucf101":
+                    folder = "".join(w.capitalize() for w in names[label].split())
+                    group = n // 7 + 1 + (0 if part == "test" else 50)  # 7 clips a group
+                    rel = disk = f"{folder}/v_{folder}_g{group:02d}_c{n % 7 + 1:02d}.avi"
+                    row = (rel, label + 1)
+                else:  # the official reader keeps the file name only and reads '.mkv' as '.mp4'
+                    file = f"{ids_k400[i]}_000010_000020"
+                    disk = f"{'videos_val' if part == 'test' else 'train/train'}/{file}.mp4"
+                    row = (f"{names[label].replace(' ', '_')}/{file}.{'mkv' if i % 2 else 'mp4'}", label)
+                rows.append(row)
+                tasks.append((os.path.join(data, set_name, disk), seed, _EVAL_STREAMS[set_name], offset + i, 1,
+                              {"color": color, "shape": shape}))
+            if set_name == "k400":
+                listed = "val" if part == "test" else "train"
+                _tsv(os.path.join(meta, "k400", "prompt", f"kinetics400_{listed}_list_videos.tsv"), rows, header)
+                continue
+            splits = [list(range(k))]
+            split_rng = _rng(seed, _S_SPLITS, s if part == "test" else 100 + s)
+            splits += [_subset(split_rng, k, splits[1:])]
+            splits += [_subset(split_rng, k, splits[1:])]
+            for n, picked in enumerate(splits, 1):
+                file = f"split_{n}_{part}_list.tsv" if set_name == "hmdb51" else f"{part}list0{n}_new.tsv"
+                _tsv(os.path.join(meta, set_name, "prompt", file), [rows[i] for i in picked], header)
+
+    # SSV2 multiple choice: the clip's caption among 4 captions of other clips, at a random position.
+    texts = [captioned("ssv2_mc", i, os.path.join(data, "SSV2", "videos", f"{i + 1}.mp4"))[3][0] for i in range(k)]
+    rng, records = _rng(seed, _S_MC), []
+    for i, text in enumerate(texts):
+        options = []
+        for j in rng.permutation(k).tolist():
+            if j != i and texts[j] != text and texts[j] not in options:
+                options.append(texts[j])
+        if len(options) < MC_OPTIONS - 1:
+            raise ValueError("too few distinct captions for the multiple-choice options")
+        options = options[:MC_OPTIONS - 1]
+        answer = int(rng.integers(MC_OPTIONS))
+        options.insert(answer, text)
+        records.append(json.dumps({"clip_name": f"{i + 1}.mp4", "options": options, "answer": answer}))
+    _write_lines(os.path.join(meta, "ssv2", "mc", "val.jsonl"), records)
+
+    written = _run(_make_eval_clip, tasks, workers, "eval clips")
+    assert len({path for path, _ in written}) == len(tasks), "eval clip path collision"
+    counts = {name: k for name in ("msrvtt", "didemo", "lsmdc", *RECOGNITION_SETS, "ssv2_mc")}
+    summary = {"out_dir": out_dir, "meta_dir": meta, "data_dir": data, **counts, "classes": EVAL_CLASSES,
+               "eval_design": EVAL_DESIGN, "seed": seed, "elapsed_s": round(time.time() - started, 1)}
+    with open(os.path.join(out_dir, "eval_sets.json"), "w") as f:  # reproducible: no paths, no timings
+        json.dump({"eval_design": EVAL_DESIGN, "seed": seed, **counts, "classes": EVAL_CLASSES,
+                   "msrvtt_train_videos": MSRVTT_TRAIN_VIDEOS, "class_names": class_names}, f, indent=1)
+    return summary
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="data/synthetic", help="output folder (default: data/synthetic)")
@@ -435,12 +675,19 @@ def main():
     parser.add_argument("--num-labelled", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None, help="processes (default: min(2, CPUs))")
+    parser.add_argument("--eval-sets", action="store_true", help="also write the zero-shot eval sets, after the corpus")
+    parser.add_argument("--eval-only", action="store_true", help="write the zero-shot eval sets only, no corpus")
+    parser.add_argument("--eval-clips", type=int, default=24, help="videos per eval set (default: 24)")
     args = parser.parse_args()
-    s = generate_corpus(args.out, args.num_videos, args.num_labelled, args.seed, args.workers)
-    print(f"synthetic corpus in {s['out_dir']}: {s['videos']} videos ({s['train']} train / {s['val']} val), "
-          f"{s['clips']} clips ({s['clips_train']} train / {s['clips_val']} val, {s['classes']} classes), "
-          f"vocabulary {s['vocab_size']}, {s['elapsed_s']} s")
-
+    if not args.eval_only:
+        s = generate_corpus(args.out, args.num_videos, args.num_labelled, args.seed, args.workers)
+        print(f"synthetic corpus in {s['out_dir']}: {s['videos']} videos ({s['train']} train / {s['val']} val), "
+              f"{s['clips']} clips ({s['clips_train']} train / {s['clips_val']} val, {s['classes']} classes), "
+              f"vocabulary {s['vocab_size']}, {s['elapsed_s']} s")
+    if args.eval_sets or args.eval_only:
+        e = generate_eval_sets(args.out, args.eval_clips, args.seed, args.workers)
+        print(f"synthetic eval sets in {e['data_dir']} + {e['meta_dir']}: {e['msrvtt']} videos each for MSR-VTT, "
+              f"DiDeMo, LSMDC, HMDB-51, UCF-101, Kinetics-400 ({e['classes']} classes) and SSV2-MC, {e['elapsed_s']} s")
 
 if __name__ == "__main__":
     main()

@@ -117,7 +117,7 @@ def main(argv=None):
     (train, names), (test, _) = read(args.data_dir, args.meta_dir, part="train", **opts), \
         read(args.data_dir, args.meta_dir, part="test", **opts)
     log.info("%s: %d training and %d test videos, %d classes", args.dataset, len(train), len(test), len(names))
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference mode: the features are fitted with autograd afterwards
         train_x, train_y, train_failed = features(encoder, train, "train", args, env)
         test_x, test_y, test_failed = features(encoder, test, "test", args, env)
     if not env.is_main:

@@ -146,12 +146,19 @@ class Extractor:
         rule = {**METHOD_DEFAULTS[arch["type"]], **{k: v for k, v in (("num_frames", num_frames),
                 ("sampling", sampling), ("resize", resize)) if v is not None}}
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.checkpoint, self.model = checkpoint, model
         self.dtype, self.reader, self.sampler, self.method = autocast_dtype(precision, self.device), reader, \
             sampler, arch["type"]
         if arch["type"] == "TVTS":
             args = encoder_args(model, rule["num_frames"], input_size, tubelet_size)
             self.net = VideoClassifier(0, **args)
-            load_pretrained_encoder(self.net, checkpoint)
+            try:
+                load_pretrained_encoder(self.net, checkpoint)
+            except CheckpointError as e:
+                if "not a PyTorch checkpoint" in str(e) or "not found" in str(e):
+                    raise
+                raise CheckpointError(f"{e}\n(not a TVTS encoder of --model {model}: for a TVTSv2 checkpoint pass its "
+                                      "config, --model configs/tvtsv2-*.json)") from None
             self.input_size, self.interpolation = args["img_size"], "bilinear"
         else:
             self.net = build_model({"type": arch["type"],
@@ -165,6 +172,15 @@ class Extractor:
         self.net.to(self.device).eval()
         self.num_frames, self.sampling, self.resize = rule["num_frames"], rule["sampling"], rule["resize"]
         self.short_side_size = short_side_size or self.input_size
+
+    def settings(self):
+        """What determines a feature: the weights (file, size, time), the method and its input rule, precision."""
+        stat = os.stat(self.checkpoint)
+        return json.loads(json.dumps({
+            "checkpoint": [os.path.abspath(self.checkpoint), stat.st_size, stat.st_mtime_ns], "model": self.model,
+            "sampler": self.sampler, "num_frames": self.num_frames, "sampling": self.sampling, "resize": self.resize,
+            "input_size": self.input_size, "short_side_size": self.short_side_size,
+            "interpolation": self.interpolation, "dtype": str(self.dtype), "reader": self.reader}))
 
     def describe(self):
         if self.sampler == "eval":
@@ -215,6 +231,26 @@ class Extractor:
         if failed:
             raise VideoReadError("cannot read " + "; ".join(f"{r['name']}: {r['error']}" for r in failed))
         return feats[np.argsort(index)]
+
+
+SETTINGS_FILE = "extraction.json"
+
+
+def check_settings(out_dir, settings, main):
+    """A folder output resumes only under the settings it was started with (recorded in extraction.json):
+    features of other weights or another input rule must not be mixed into it."""
+    path = os.path.join(out_dir, SETTINGS_FILE)
+    if os.path.isfile(path):
+        with open(path) as f:
+            before = json.load(f)
+        if before != settings:
+            changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+            raise ValueError(f"{out_dir} holds features made with other settings ({', '.join(changed)} differ; see "
+                             f"{path}): use another --output folder")
+    elif main:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(settings, f, indent=1)
 
 
 def feature_file(out_dir, root, path):
@@ -269,17 +305,19 @@ def run(args, env):
                           args.sampling, args.resize, args.input_size, args.short_side_size, args.tubelet_size,
                           args.reader)
     to_folder = not args.output.lower().endswith(".npz")
-    todo = list(range(len(paths)))
+    # shard every listed video first, then drop the done ones: ranks must not see different "done" sets
+    shard = list(ShardSampler(len(paths), env.rank, env.world_size))
     if to_folder:
+        check_settings(args.output, extractor.settings(), env.is_main)
         root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
         targets = [feature_file(args.output, root, p) for p in paths]
-        todo = [i for i in todo if not os.path.isfile(targets[i])]
-        if env.is_main and len(todo) < len(paths):
-            log.info("%d of %d videos already have features in %s: skipped", len(paths) - len(todo), len(paths),
-                     args.output)
-    log.info("%d videos to do over %d process(es); %s on %s", len(todo), env.world_size, extractor.describe(),
+        done_before = [i for i in shard if os.path.isfile(targets[i])]
+        shard = [i for i in shard if not os.path.isfile(targets[i])]
+        skipped = sum(gather_objects(len(done_before)))
+        if env.is_main and skipped:
+            log.info("%d of %d videos already have features in %s: skipped", skipped, len(paths), args.output)
+    log.info("%d videos over %d process(es); %s on %s", len(paths), env.world_size, extractor.describe(),
              env.device)
-    shard = [todo[i] for i in ShardSampler(len(todo), env.rank, env.world_size)]
 
     def save(index, feats):
         for i, f in zip(index, feats):
@@ -304,7 +342,7 @@ def run(args, env):
             f.write("".join(line + "\n" for line in failed_lines))
         log.info("wrote %d features to %s in %.0f s (%d failed, listed in failed.txt)", done, args.output,
                  time.perf_counter() - started, len(failed))
-        return 0 if done or len(todo) < len(paths) else 1
+        return 0 if done or skipped else 1
     index = np.concatenate([part["index"] for part in parts])
     arrays = [part["feats"] for part in parts if len(part["index"])]
     feats = np.concatenate(arrays)[np.argsort(index)] if arrays else np.zeros((0, 0), np.float32)

@@ -14,6 +14,7 @@ code for it; the protocol is ours (docs/faithfulness.md):
 
 This is not `run_class_linear` (the TVTS v1 SSV2 recipe: a trained head on augmented clips).
 """
+import json
 import logging
 import os
 
@@ -21,6 +22,8 @@ import numpy as np
 import torch
 
 from .metrics import accuracy
+from utils.distributed import gather_objects
+
 from .text_video import base_parser, cli, failure_summary, finish, start
 from .zero_data import RECOGNITION_SETS
 
@@ -31,17 +34,20 @@ DEFAULT_L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 def get_args(argv=None):
     p = base_parser(__doc__.splitlines()[0], RECOGNITION_SETS)
     p.add_argument("--split", type=int, default=1, choices=[1, 2, 3], help="HMDB-51 / UCF-101 split")
-    p.add_argument("--l2-grid", type=float, nargs="+", default=list(DEFAULT_L2_GRID))
+    p.add_argument("--l2-grid", type=lambda text: [float(v) for v in text.split(",")],
+                   default=list(DEFAULT_L2_GRID), help="comma-separated penalties to choose from")
     p.add_argument("--max-iter", type=int, default=500)
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out draw")
     return p.parse_args(argv)
 
 
 def fit_logistic(x, y, num_classes, l2, max_iter=500):
-    """(W (C, D), b (C,)) minimising mean cross-entropy + l2 / 2 * ||W||^2 by full-batch L-BFGS, from zeros."""
-    x, y = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.long)
-    w = torch.zeros(num_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
+    """(W (C, D), b (C,)) minimising mean cross-entropy + l2 / 2 * ||W||^2 by full-batch L-BFGS, from zeros, on
+    x's device and in x's precision."""
+    x = torch.as_tensor(x)
+    y = torch.as_tensor(y, dtype=torch.long, device=x.device)
+    w = torch.zeros(num_classes, x.shape[1], dtype=x.dtype, device=x.device, requires_grad=True)
+    b = torch.zeros(num_classes, dtype=x.dtype, device=x.device, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, tolerance_grad=1e-9, tolerance_change=1e-12,
                             history_size=20, line_search_fn="strong_wolfe")
 
@@ -67,10 +73,15 @@ def stratified_holdout(labels, fraction, seed):
     return held
 
 
-def fit_probe(train_x, train_y, num_classes, l2_grid=DEFAULT_L2_GRID, seed=0, max_iter=500):
-    """Choose lambda on a 10% held-out share, refit on everything; returns (W, b, lambda, {lambda: held top-1})."""
-    train_x, train_y = torch.as_tensor(train_x, dtype=torch.float64), torch.as_tensor(train_y)
-    held = torch.from_numpy(stratified_holdout(train_y.numpy(), 0.1, seed))
+def fit_probe(train_x, train_y, num_classes, l2_grid=DEFAULT_L2_GRID, seed=0, max_iter=500, device="cpu"):
+    """Choose lambda on a 10% held-out share, refit on everything; returns (W, b, lambda, {lambda: held top-1}).
+    Fitted in float64 on the CPU, in float32 on a GPU (Kinetics-size feature sets)."""
+    device = torch.device(device)
+    dtype = torch.float32 if device.type == "cuda" else torch.float64
+    train_x = torch.as_tensor(train_x).to(device, dtype)
+    train_y = torch.as_tensor(train_y).cpu()
+    held = torch.from_numpy(stratified_holdout(train_y.numpy(), 0.1, seed)).to(device)
+    train_y = train_y.to(device)
     scores = {}
     if held.any() and (~held).any():
         for l2 in l2_grid:
@@ -88,30 +99,49 @@ def normalized(x):
     return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
+def read_cache(path, ids, fingerprint):
+    """(features, labels, failed names) of a cache file holding the same listing under the same fingerprint, else
+    None (a stale or unreadable cache is extracted again, with a log line saying why)."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        saved = np.load(path)
+        same = np.array_equal(saved["listed"], ids) and json.loads(str(saved["fingerprint"])) == fingerprint
+        if same:
+            return saved["features"], saved["labels"], [str(n) for n in saved["failed"]]
+        log.info("%s was made from other videos, weights or input settings: extracting again", path)
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("cannot read the feature cache %s (%s): extracting again", path, e)
+    return None
+
+
 def features(encoder, records, part, args, env):
-    """L2-normalised embeddings and labels of the readable records of a part, cached in the output folder."""
+    """L2-normalised embeddings and labels of the readable records of a part, cached in the output folder. Rank 0
+    decides whether the cache holds them and tells the others, so every rank takes the same path."""
     cache = os.path.join(args.output_dir, f"features_{part}.npz")
     ids = np.asarray([r["id"] for r in records], dtype=str)
-    if os.path.isfile(cache):
-        saved = np.load(cache)
-        if np.array_equal(saved["listed"], ids):
-            log.info("%s features reused from %s", part, cache)
-            failed = [{"name": str(n), "error": "unreadable (cached run)"} for n in saved["failed"]]
-            return torch.from_numpy(saved["features"]), torch.from_numpy(saved["labels"]), failed
-        log.info("%s lists other videos than the cache %s: extracting again", part, cache)
+    fingerprint = json.loads(json.dumps(encoder.fingerprint(reader=args.reader, dataset=args.dataset, part=part)))
+    cached = read_cache(cache, ids, fingerprint) if env.is_main else None
+    if gather_objects(cached is not None)[0]:
+        if not env.is_main:
+            return None, None, []
+        log.info("%s features reused from %s", part, cache)
+        feats, labels, failed = cached
+        return torch.from_numpy(feats), torch.from_numpy(labels), [{"name": n, "error": "cached"} for n in failed]
     out = encoder.encode_videos(encoder.video_dataset([r["path"] for r in records], args.reader, args.loading), env,
                                 args.batch_size, args.num_workers, desc=f"{part} videos")
     feats = normalized(out["embeddings"]).float()
     labels = torch.tensor([records[i]["label"] for i in out["index"].tolist()], dtype=torch.long)
     if env.is_main:
         np.savez(cache, features=feats.numpy(), labels=labels.numpy(), listed=ids,
-                 failed=np.asarray([r["name"] for r in out["failed"]], dtype=str))
+                 failed=np.asarray([r["name"] for r in out["failed"]], dtype=str),
+                 fingerprint=np.asarray(json.dumps(fingerprint)))
     return feats, labels, out["failed"]
 
 
 def main(argv=None):
     args = get_args(argv)
-    env, encoder = start(args, "linear probe")
+    env, encoder = start(args, "linear_probe")
     read = RECOGNITION_SETS[args.dataset]
     opts = {"split": args.split, "check_rows": args.check_rows, "header": args.header}
     (train, names), (test, _) = read(args.data_dir, args.meta_dir, part="train", **opts), \
@@ -122,8 +152,8 @@ def main(argv=None):
         test_x, test_y, test_failed = features(encoder, test, "test", args, env)
     if not env.is_main:
         return None
-    w, b, l2, scores = fit_probe(train_x, train_y, len(names), args.l2_grid, args.seed, args.max_iter)
-    top1, top5 = accuracy(test_x.double() @ w.T + b, test_y, topk=(1, 5))
+    w, b, l2, scores = fit_probe(train_x, train_y, len(names), args.l2_grid, args.seed, args.max_iter, env.device)
+    top1, top5 = accuracy(test_x.to(w) @ w.T + b, test_y, topk=(1, 5))
     log.info("lambda %.0e (held-out top-1 %s); test top-1 %.2f, top-5 %.2f over %d videos", l2,
              ", ".join(f"{k:.0e}: {v:.1f}" for k, v in scores.items()), top1, top5, len(test_y))
     return finish(args, {"top1": top1, "top5": top5, "videos": len(test_y), "train_videos": len(train_y),

@@ -1,4 +1,4 @@
-"""Downstream metrics: top-k accuracy, the multi-view video merge, video-to-video retrieval and text-video retrieval."""
+"""Downstream metrics: top-k accuracy, the multi-view merge, video-to-video and text-video retrieval."""
 import numpy as np
 import torch
 
@@ -138,10 +138,11 @@ def retrieval_ranks(sims, ties):
 
 
 def rank_metrics(ranks, ks=(1, 5, 10, 50)):
-    """R@K (percent of queries ranked below K), MedR = median rank + 1, MeanR = mean rank + 1 (numpy's median:
+    """R@K (percent of queries ranked below K; R@1: ranked 0), MedR = median rank + 1, MeanR = mean rank + 1 (numpy's median:
     the mean of the two middle ranks for an even count), as the official `cols2metrics`."""
     ranks = np.asarray(torch.as_tensor(ranks).double().cpu())
-    out = {f"R@{k}": 100.0 * float(np.mean(ranks < k)) for k in ks}
+    # R@1 counts rank 0 exactly, as the official: an averaged tie rank of 0.5 is not a hit at 1 (but is at 5)
+    out = {f"R@{k}": 100.0 * float(np.mean(ranks == 0 if k == 1 else ranks < k)) for k in ks}
     out["MedR"] = float(np.median(ranks)) + 1
     out["MeanR"] = float(np.mean(ranks)) + 1
     return out

@@ -26,7 +26,7 @@ from model.checkpoint import CheckpointError
 from trainer.config import DEFAULTS
 from utils.amp import autocast, autocast_dtype
 from utils.config import ConfigError, apply_overrides, fill_defaults, load_config
-from utils.distributed import gather_objects, init_distributed
+from utils.distributed import cleanup, gather_objects, init_distributed
 from utils.io import write_json
 
 from .engine import ShardSampler, report_failures
@@ -72,6 +72,14 @@ def video_input(config, net):
     return int(frames), int(crop), interpolation
 
 
+def file_identity(path):
+    """(path, size, modification time) of a file, or None: enough to tell two checkpoints apart."""
+    if not path:
+        return None
+    stat = os.stat(path)
+    return [os.path.abspath(path), stat.st_size, stat.st_mtime_ns]
+
+
 class TextVideoEncoder:
     """A frozen video-text network with its tokenizer and its evaluation input."""
 
@@ -97,8 +105,14 @@ class TextVideoEncoder:
         tokenizer = model_tokenizer(config["tokenizer"], config["arch"]["args"], net)
         encoder = cls(net, tokenizer, num_frames or frames, crop, interpolation, device,
                       precision or config["trainer"]["precision"])
-        encoder.config = config
+        encoder.config, encoder.source = config, {"config": config_path, "checkpoint": file_identity(checkpoint)}
         return encoder
+
+    def fingerprint(self, **extra):
+        """What determines the embeddings of a video: the weights (file, size, time), the input rule and the
+        precision; cached features are reused only under the same fingerprint."""
+        return {**getattr(self, "source", {}), "num_frames": self.num_frames, "crop": self.crop_size,
+                "interpolation": self.interpolation, "dtype": str(self.dtype), **extra}
 
     @torch.no_grad()
     def encode_texts(self, texts, batch_size=256):
@@ -139,9 +153,10 @@ class TextVideoEncoder:
         embeddings = np.concatenate(arrays) if arrays else np.zeros((0, 0), np.float32)
         order = np.argsort(index, kind="stable")
         failed = sorted((r for g in gathered for r in g["failed"]), key=lambda r: r["name"])
-        log.info("%d videos embedded, %d unreadable, in %.0f s", len(index), len(failed),
-                 time.perf_counter() - started)
-        report_failures(failed, "videos")
+        if rank == 0:
+            log.info("%d videos embedded, %d unreadable, in %.0f s", len(index), len(failed),
+                     time.perf_counter() - started)
+            report_failures(failed, "videos")
         return {"embeddings": torch.from_numpy(embeddings[order]), "index": index[order], "failed": failed}
 
 
@@ -160,7 +175,7 @@ def base_parser(description, datasets):
     p.add_argument("--data-dir", required=True, help="the dataset's video folder (official: data/<dataset>)")
     p.add_argument("--meta-dir", default="meta_data", help="the authors' meta_data folder")
     p.add_argument("--output-dir", default=None, help="results.json and run.log go here "
-                   "(default: results/zero/<dataset>/<config name>)")
+                   "(default: results/<protocol>/<dataset>[_split<k>]/<checkpoint name>)")
     p.add_argument("--num-frames", type=int, default=None, help="default: the network's (TVTSv2 12, TVTS 16)")
     p.add_argument("--batch-size", type=int, default=48)
     p.add_argument("--num-workers", type=int, default=8)
@@ -178,15 +193,27 @@ def base_parser(description, datasets):
     return p
 
 
+def default_output_dir(args, protocol):
+    """results/<protocol>/<dataset>[_split<k>]/<checkpoint name, or config name + _random>: runs of other
+    protocols, splits or checkpoints never share a folder."""
+    dataset = args.dataset
+    if getattr(args, "split", None) and dataset in ("hmdb51", "ucf101"):
+        dataset += f"_split{args.split}"
+    if args.random_init:
+        name = os.path.splitext(os.path.basename(args.config))[0] + "_random"
+    else:
+        name = os.path.splitext(os.path.basename(args.checkpoint))[0]
+    return os.path.join("results", protocol, dataset, name)
+
+
 def start(args, protocol):
-    """Process group, output folder, logging and the encoder of a protocol run."""
+    """Process group, output folder, logging and the encoder of a protocol run (`protocol`: the module name)."""
     if not args.checkpoint and not args.random_init:
         raise SystemExit("--checkpoint is required (or --random-init for an untrained baseline)")
     if not args.config and not args.checkpoint:
         raise SystemExit("--config is required with --random-init")
     env = init_distributed(args.device)
-    name = os.path.splitext(os.path.basename(args.config or args.checkpoint))[0]
-    args.output_dir = args.output_dir or os.path.join("results", "zero", args.dataset, name)
+    args.output_dir = args.output_dir or default_output_dir(args, protocol)
     os.makedirs(args.output_dir, exist_ok=True)
     handlers = [logging.StreamHandler()]
     if env.is_main:
@@ -196,7 +223,7 @@ def start(args, protocol):
     encoder = TextVideoEncoder.from_files(args.config, None if args.random_init else args.checkpoint, env.device,
                                           args.precision, args.num_frames, args.overrides)
     log.info("%s on %s with %s (%d process(es)): %d frames, crop %d, %s resize; output in %s", protocol,
-             args.dataset, args.config or args.checkpoint, env.world_size, encoder.num_frames, encoder.crop_size,
+             args.dataset, args.checkpoint or args.config, env.world_size, encoder.num_frames, encoder.crop_size,
              encoder.interpolation, args.output_dir)
     return env, encoder
 
@@ -215,8 +242,10 @@ def cli(main):
     metadata, a config error) ends with one line naming it instead of a traceback."""
     try:
         main()
-    except (CheckpointError, MetadataError, ConfigError, FileNotFoundError) as e:
+    except (CheckpointError, MetadataError, ConfigError, FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
+    finally:
+        cleanup()
 
 
 def failure_summary(failed):

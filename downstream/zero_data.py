@@ -13,6 +13,7 @@ Video input (`EvalVideos`), the same for every protocol: `num_frames` frames, th
 resized to int(1.2 * crop) (TVTSv2: 268 by nearest neighbour), the centre crop, ImageNet normalisation, one view.
 A video that cannot be read is a failure record, never black frames or another video.
 """
+import csv
 import json
 import os
 import pickle
@@ -27,7 +28,6 @@ from data_loader.transforms import VideoTransform
 
 HEADER_RULES = ("auto", "first_row")
 LSMDC_CLIP = re.compile(r"^\d+_.+_\d{2}\.\d{2}\.\d{2}\.\d{3}-\d{2}\.\d{2}\.\d{2}\.\d{3}$")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 
 
 class MetadataError(ValueError):
@@ -43,12 +43,18 @@ def _require_file(path):
 
 
 def read_rows(path, min_columns, is_data_row, header="auto"):
-    """Tab-separated rows of `path` (blank lines skipped), each with at least `min_columns` fields. The first row
-    is a header when `header` is "first_row" or, with "auto", when `is_data_row(row)` is false."""
+    """Tab-separated rows of `path` (blank lines skipped), each with at least `min_columns` fields, with pandas'
+    quoting (a field that starts with '"' is quoted: the quotes go, doubled quotes become one), as the official
+    `pd.read_csv(sep="\t")` read them. The first row is a header when `header` is "first_row" or, with "auto",
+    when `is_data_row(row)` is false. Returns [(line number, fields)]."""
     if header not in HEADER_RULES:
         raise ValueError(f"header must be one of {HEADER_RULES}, got {header!r}")
-    with open(_require_file(path), encoding="utf-8") as f:
-        rows = [(number, line.rstrip("\r\n").split("\t")) for number, line in enumerate(f, 1) if line.strip()]
+    with open(_require_file(path), encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t", quotechar='"')
+        try:
+            rows = [(reader.line_num, row) for row in reader if any(field.strip() for field in row)]
+        except csv.Error as e:
+            raise MetadataError(f"{path}, line {reader.line_num}: {e}") from None
     if rows and (header == "first_row" or not is_data_row(rows[0][1])):
         rows = rows[1:]
     for number, row in rows:
@@ -144,7 +150,10 @@ def read_msrvtt(data_dir, meta_dir, cut="jsfusion", check_rows=True, **_):
     check_count(list_path, len(ids), 1000, check_rows)
     ann_path = os.path.join(meta_dir, "msrvtt", "MSR_VTT.json")
     with open(_require_file(ann_path), encoding="utf-8") as f:
-        annotations = json.load(f).get("annotations")
+        try:
+            annotations = json.load(f).get("annotations")
+        except (json.JSONDecodeError, AttributeError) as e:
+            raise MetadataError(f"{ann_path} is not the MSR-VTT annotation JSON: {e}") from None
     if not isinstance(annotations, list):
         raise MetadataError(f"{ann_path} has no 'annotations' list")
     wanted, captions = set(ids), {}
@@ -172,7 +181,7 @@ def read_didemo(data_dir, meta_dir, check_rows=True, header="auto", **_):
     """DiDeMo paragraph-to-video: column 0 of `DiDeMo_test.tsv` is the paragraph as the authors' file holds it,
     column 1 the video path under `data_dir` (~1,004 test videos; their exact count is not fixed here)."""
     path = os.path.join(meta_dir, "didemo", "DiDeMo_test.tsv")
-    rows = read_rows(path, 2, lambda row: row[1].lower().endswith(VIDEO_SUFFIXES), header)
+    rows = read_rows(path, 2, lambda row: bool(os.path.splitext(row[1])[1]), header)  # a header names no file
     return [{"id": row[1], "path": os.path.join(data_dir, row[1]), "text": row[0]} for _, row in rows]
 
 
@@ -282,7 +291,9 @@ def read_ssv2_mc(data_dir, meta_dir, **_):
             if records and len(options) != len(records[0]["options"]):
                 raise MetadataError(f"{path}, line {number}: {len(options)} options, the first record has "
                                     f"{len(records[0]['options'])}")
-            if len(options) < 5 or not 0 <= int(item["answer"]) < len(options):
+            if not isinstance(item["clip_name"], str) or not isinstance(item["answer"], int):
+                raise MetadataError(f"{path}, line {number}: clip_name must be a string and answer an integer")
+            if len(options) < 5 or not 0 <= item["answer"] < len(options):
                 raise MetadataError(f"{path}, line {number}: needs >= 5 options and an answer among them")
             records.append({"id": item["clip_name"], "path": os.path.join(data_dir, "videos", item["clip_name"]),
                             "options": options, "answer": int(item["answer"])})

@@ -5,7 +5,7 @@
 
 Class names are the keys of the official `label2id.json`, in file order. Each class is the mean of its prompts'
 L2-normalised text embeddings, normalised again; by default the official single template "a person {}", or a
-prompt ensemble (`--templates ...` or `--templates-file`, a JSON list or one template per line). A video is
+prompt ensemble (`--template` repeated, or `--templates-file`, a JSON list or one template per line). A video is
 classified by the cosine of its embedding with every class; top-1 and top-5 over the readable test videos.
 """
 import json
@@ -42,7 +42,8 @@ def check_templates(templates, source="--templates"):
 def get_args(argv=None):
     p = base_parser(__doc__.splitlines()[0], RECOGNITION_SETS)
     p.add_argument("--split", type=int, default=1, choices=[1, 2, 3], help="HMDB-51 / UCF-101 test split")
-    p.add_argument("--templates", nargs="+", default=None, help="prompt templates (default: 'a person {}')")
+    p.add_argument("--template", dest="templates", action="append", default=None,
+                   help="a prompt template, repeated for an ensemble (default: the official 'a person {}')")
     p.add_argument("--templates-file", default=None, help="a JSON list of templates, or one per line")
     return p.parse_args(argv)
 
@@ -78,7 +79,7 @@ def main(argv=None):
     args = get_args(argv)
     templates = read_templates(args.templates_file) if args.templates_file else \
         check_templates(args.templates or OFFICIAL_TEMPLATES)
-    env, encoder = start(args, "zero-shot recognition")
+    env, encoder = start(args, "zero_recognition")
     records, names = RECOGNITION_SETS[args.dataset](args.data_dir, args.meta_dir, split=args.split,
                                                     check_rows=args.check_rows, header=args.header)
     log.info("%s (split %d): %d test videos, %d classes, %d template(s)", args.dataset, args.split, len(records),

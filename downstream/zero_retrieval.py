@@ -63,7 +63,7 @@ def format_line(name, metrics):
 
 def main(argv=None):
     args = get_args(argv)
-    env, encoder = start(args, "zero-shot retrieval")
+    env, encoder = start(args, "zero_retrieval")
     records = RETRIEVAL_SETS[args.dataset](args.data_dir, args.meta_dir, check_rows=args.check_rows,
                                            header=args.header)
     log.info("%s: %d test pairs", args.dataset, len(records))

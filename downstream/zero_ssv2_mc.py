@@ -42,7 +42,7 @@ def main(argv=None):
     p = base_parser(__doc__.splitlines()[0], {"ssv2_mc": None})
     p.set_defaults(batch_size=32)
     args = p.parse_args(argv)
-    env, encoder = start(args, "SSV2 multiple choice")
+    env, encoder = start(args, "zero_ssv2_mc")
     records = read_ssv2_mc(args.data_dir, args.meta_dir)
     log.info("ssv2_mc: %d clips, %d options each", len(records), len(records[0]["options"]))
     with torch.inference_mode():

@@ -4,9 +4,10 @@
 #
 #   CONFIG=configs/tvtsv2-b16.json CKPT=pretrained/TVTSv2_B_16.pth DATASET=ucf101 DATA=data/ucf101 \
 #       bash scripts/linear_probe.sh [--split 1]
+# Results (and the feature cache) in $OUT (default results/linear_probe/<dataset>_split<k>/<checkpoint name>).
 set -euo pipefail
 DATASET=${DATASET:-ucf101}
 exec "$(dirname "$0")/downstream_launch.sh" linear_probe \
     --config "${CONFIG:-configs/tvtsv2-b16.json}" --checkpoint "${CKPT:-pretrained/TVTSv2_B_16.pth}" \
     --dataset "$DATASET" --data-dir "${DATA:-data/$DATASET}" --meta-dir "${META:-meta_data}" \
-    --output-dir "${OUT:-results/linear/$DATASET/$(basename "${CONFIG:-tvtsv2-b16}" .json)}" "$@"
+    ${OUT:+--output-dir "$OUT"} "$@"

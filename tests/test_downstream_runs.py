@@ -257,6 +257,8 @@ def test_extract_features_to_a_folder_resumes_and_takes_the_config_input(setup, 
     stamp = first.stat().st_mtime_ns
     assert extract_main(["--input", str(videos[0]), str(listing), "--output", str(out), *flags]) == 0
     assert first.stat().st_mtime_ns == stamp  # done before: skipped
+    with pytest.raises(ValueError, match="holds features made with other settings \\(sampling differ"):
+        extract_main(["--input", str(videos[0]), "--output", str(out), "--sampling", "linspace", *flags])
     saved = np.stack([np.load(out / f"{i}.mp4.npy") for i in range(3)])
     api = Extractor(str(ckpt), model=str(config), device="cpu", reader="pyav")([str(v) for v in videos])
     assert api.shape == (3, 64)

@@ -123,3 +123,16 @@ def test_ssv2_mc_records_are_checked(tmp_path):
     write(path, "\n".join(json.dumps(x) for x in lines) + "\n")
     with pytest.raises(MetadataError, match=r"val.jsonl, line 2: 4 options, the first record has 5"):
         read_ssv2_mc(str(tmp_path / "SSV2"), str(meta))
+
+
+def test_fields_are_read_as_the_official_pandas_read_them(tmp_path):
+    """Quoted fields lose their quotes (doubled quotes become one), as in the official pd.read_csv(sep='\\t')."""
+    import pandas as pd
+    meta = tmp_path / "meta"
+    text = ('caption\tvideo\n"Hi," she says.\tv/a.mp4\nplain "inner" quotes\tv/b.mp4\n'
+            '"a ""quoted"" word"\tv/c.mp4\n')
+    path = write(str(meta / "didemo" / "DiDeMo_test.tsv"), text)
+    official = pd.read_csv(path, sep="\t")
+    ours = read_didemo(str(tmp_path), str(meta))
+    assert [r["text"] for r in ours] == list(official.iloc[:, 0])
+    assert [r["id"] for r in ours] == list(official.iloc[:, 1])

@@ -52,6 +52,8 @@ def official_cols2metrics(cols):
 def test_agrees_with_the_official_rules_including_ties(levels):
     rng = np.random.default_rng(levels)
     sims = np.round(rng.uniform(-1, 1, size=(120, 120)) * levels) / levels  # few levels: many ties
+    sims[7] = sims[3]  # duplicate captions: tied true scores, fractional v2t ranks
+    sims[8] = sims[3]
     ours = text_video_metrics(torch.from_numpy(sims))
     for direction, ranks in (("t2v", official_t2v_ranks(sims)), ("v2t", official_v2t_ranks(sims))):
         expected = official_cols2metrics(ranks)
@@ -70,3 +72,12 @@ def test_dual_softmax_by_hand():
     assert plain["t2v"]["R@1"] == 50.0 and dsl["t2v"]["R@1"] == 100.0
     with pytest.raises(ValueError, match="postprocess"):
         text_video_metrics(sims, "qb_norm")
+
+
+def test_a_tie_at_the_top_is_not_a_hit_at_one_in_v2t():
+    """Two identical captions: each video's caption ties with the other's (averaged rank 0.5), which the official
+    counts as a miss at R@1 and a hit at R@5."""
+    sims = torch.tensor([[0.9, 0.9, 0.1], [0.9, 0.9, 0.1], [0.1, 0.2, 0.8]])
+    v2t = text_video_metrics(sims)["v2t"]
+    assert v2t["R@1"] == pytest.approx(100 / 3) and v2t["R@5"] == 100.0
+    assert official_cols2metrics(official_v2t_ranks(sims.numpy()))["R@1"] == pytest.approx(100 / 3)

@@ -110,7 +110,7 @@ def test_ssv2_multiple_choice_runs(sets, tmp_path):
 
 
 def test_linear_probe_extracts_once_then_fits(sets, tmp_path):
-    args = flags(sets, "ucf101", tmp_path, "--l2-grid", "1e-4", "1e-2")
+    args = flags(sets, "ucf101", tmp_path, "--l2-grid", "1e-4,1e-2")
     first = linear_probe.main(args)
     assert (first["videos"], first["train_videos"], first["classes"]) == (K, K, 6)
     assert first["l2"] in (1e-4, 1e-2) and set(first["heldout_top1"]) == {"0.0001", "0.01"}
@@ -118,6 +118,9 @@ def test_linear_probe_extracts_once_then_fits(sets, tmp_path):
     second = linear_probe.main(args)
     assert os.stat(tmp_path / "features_train.npz").st_mtime_ns == stamp  # reused, not extracted again
     assert second["top1"] == first["top1"]
+    other = flags(sets, "ucf101", tmp_path, "--l2-grid", "1e-4,1e-2", checkpoint=False)  # other weights
+    linear_probe.main(other)
+    assert os.stat(tmp_path / "features_train.npz").st_mtime_ns != stamp  # the cache does not fit: extracted again
 
 
 def test_tvts_v1_checkpoints_run_the_text_protocols(sets, tmp_path):

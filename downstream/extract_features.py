@@ -16,7 +16,7 @@ Inputs are video files, folders (searched recursively) and `.txt` lists (one pat
 `features` (N, D), `paths` (N,) in input order and `failed` (path: reason); a folder output gets one `.npy` per
 video (its path relative to the inputs' common folder) and skips videos already done, so a large job resumes where
 it stopped. Under torchrun the videos are sharded over the processes. Unreadable videos are listed, never replaced.
-From Python: `Extractor(checkpoint, model=...)(paths) -> (N, D) array`.
+From Python: `extract(paths, checkpoint, model=...) -> (N, D) array` (or an `Extractor`, to reuse the loaded network).
 """
 import argparse
 import json
@@ -251,6 +251,11 @@ def check_settings(out_dir, settings, main):
         os.makedirs(out_dir, exist_ok=True)
         with open(path, "w") as f:
             json.dump(settings, f, indent=1)
+
+
+def extract(videos, checkpoint, model="vit_base_patch16_224", batch_size=8, num_workers=0, **options):
+    """(N, D) features of `videos` (paths) in order: `Extractor(checkpoint, model, **options)(videos)`."""
+    return Extractor(checkpoint, model, **options)(videos, batch_size, num_workers)
 
 
 def feature_file(out_dir, root, path):

@@ -244,7 +244,7 @@ def test_recipe_scripts_pass_flags_the_entry_points_accept(tmp_path, script):
 def test_extract_features_to_a_folder_resumes_and_takes_the_config_input(setup, tmp_path):
     """No --input_size for a 32-px config (the config sets it); a folder output gets one .npy per video and a rerun
     skips the done ones; .txt lists are inputs; the Python API gives the same vectors."""
-    from downstream.extract_features import Extractor
+    from downstream.extract_features import Extractor, extract
     root, config, ckpt, _ = setup
     videos = [root / "videos" / f"{i}.mp4" for i in range(3)]
     listing = tmp_path / "list.txt"
@@ -263,6 +263,8 @@ def test_extract_features_to_a_folder_resumes_and_takes_the_config_input(setup, 
     api = Extractor(str(ckpt), model=str(config), device="cpu", reader="pyav")([str(v) for v in videos])
     assert api.shape == (3, 64)
     np.testing.assert_allclose(saved, api, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(extract([str(videos[2])], str(ckpt), str(config), device="cpu", reader="pyav"),
+                                  api[2:])
     (tmp_path / "bad.mp4").write_bytes(b"")
     with pytest.raises(Exception, match="bad.mp4"):
         Extractor(str(ckpt), model=str(config), device="cpu", reader="pyav")([str(tmp_path / "bad.mp4")])

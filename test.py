@@ -15,6 +15,7 @@ import sys
 import torch
 
 from model import ARCHITECTURES, build_model, load_checkpoint
+from model.checkpoint import CheckpointError
 from trainer.config import DEFAULTS, validate_config
 from utils.distributed import cleanup, init_distributed
 from trainer.evaluation import evaluate, format_results
@@ -46,13 +47,18 @@ def main(argv=None):
         # the checkpoint provides every weight: build the architecture only, load nothing else
         config["arch"]["args"] = ARCHITECTURES.get(config["arch"]["type"]).architecture_only(config["arch"]["args"])
         cfg = validate_config(config, source)
+    except CheckpointError as e:
+        sys.exit(f"error: {e}")
     except (ConfigError, KeyError, FileNotFoundError, ValueError) as e:
         sys.exit(f"config error: {e}")
 
     env = init_distributed(args.device or cfg["trainer"]["device"] or None)
     try:
         model = build_model(cfg["arch"])
-        report = load_checkpoint(model, args.checkpoint)
+        try:
+            report = load_checkpoint(model, args.checkpoint)
+        except CheckpointError as e:
+            sys.exit(f"error: {e}")
         model.to(env.device)
         task = build_task(cfg, env.device)
         loaders = build_loaders(cfg, make_tokenizer(cfg, model), env, split="val")

@@ -115,3 +115,12 @@ def test_files_without_state_dict_or_missing_are_clear_errors(tmp_path):
     (tmp_path / "truncated.pth").write_bytes(path.read_bytes()[:50])
     with pytest.raises(CheckpointError, match="truncated.pth"):
         read_checkpoint(tmp_path / "truncated.pth")
+
+
+def test_test_py_says_in_one_line_that_a_file_is_not_a_checkpoint(tmp_path):
+    import test as evaluate_script
+    from conftest import ROOT
+    config = tmp_path / "notes.pth"
+    config.write_text('{"arch": {}}')
+    with pytest.raises(SystemExit, match=r"^error: .*notes.pth is not a PyTorch checkpoint: it looks like a JSON"):
+        evaluate_script.main(["-r", str(config), "-c", os.path.join(ROOT, "configs", "tvtsv2-demo-cpu.json")])

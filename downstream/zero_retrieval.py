@@ -13,7 +13,8 @@ import logging
 
 import torch
 
-from .metrics import text_video_metrics
+from utils.retrieval import text_video_metrics
+
 from .text_video import base_parser, cli, failure_summary, finish, start
 from .zero_data import RETRIEVAL_SETS
 

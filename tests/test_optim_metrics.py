@@ -63,6 +63,7 @@ def test_retrieval_metrics_on_known_ranks():
     tied = np.array([[0.5, 0.5], [0.5, 0.5]])
     assert retrieval_metrics(tied)["R1"] == 100.0
     assert retrieval_metrics(tied, ties="averaged")["MeanR"] == 1.5
+    assert retrieval_metrics(tied, ties="averaged")["R1"] == 0.0  # rank 0.5: the official counts only rank 0
 
 
 def test_sort_accuracy_per_transcript_and_whole_order():

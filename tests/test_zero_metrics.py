@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from downstream.metrics import dual_softmax, rank_metrics, retrieval_ranks, text_video_metrics
+from utils.retrieval import dual_softmax, rank_metrics, retrieval_ranks, text_video_metrics
 
 
 def test_tie_rules_by_hand():

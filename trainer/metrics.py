@@ -2,24 +2,19 @@
 import numpy as np
 import torch
 
+from utils.retrieval import rank_metrics, retrieval_ranks
+
 
 def retrieval_metrics(sims, ties="optimistic"):
-    """Query rows against gallery columns, the true match on the diagonal: R@1/5/10/50 (percent), median and mean
+    """Query rows against gallery columns, the true match on the diagonal: R1/5/10/50 (percent), median and mean
     rank (1-based). Ties: "optimistic" ranks the true item first among equal scores (the official text-to-video
-    rule), "averaged" gives it the mean position of its tie group (the official video-to-text rule)."""
-    sims = np.asarray(sims, dtype=np.float64)
-    if sims.ndim != 2 or sims.shape[0] != sims.shape[1]:
-        raise ValueError(f"retrieval needs a square similarity matrix, got {sims.shape}")
+    rule), "averaged" gives it the mean position of its tie group (the official video-to-text rule; R1 counts
+    rank 0 only, as official)."""
     if ties not in ("optimistic", "averaged"):
         raise ValueError(f"ties must be 'optimistic' or 'averaged', got {ties!r}")
-    diag = np.diag(sims)[:, None]
-    ranks = (sims > diag).sum(1).astype(np.float64)  # 0-based rank of the true item
-    if ties == "averaged":
-        ranks += ((sims == diag).sum(1) - 1) / 2
-    out = {f"R{k}": 100.0 * float(np.mean(ranks < k)) for k in (1, 5, 10, 50)}
-    out["MedR"] = float(np.median(ranks) + 1)
-    out["MeanR"] = float(np.mean(ranks) + 1)
-    return out
+    ranks = retrieval_ranks(torch.as_tensor(np.asarray(sims, dtype=np.float64)),
+                            "optimistic" if ties == "optimistic" else "averaging")
+    return {k.replace("@", ""): v for k, v in rank_metrics(ranks).items()}
 
 
 def sort_accuracy(logits, labels):

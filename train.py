@@ -19,6 +19,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("-c", "--config", help="JSON config (required unless resuming)")
     p.add_argument("-r", "--resume", help="checkpoint to resume; its config is used unless -c is given")
+    p.add_argument("--base", help="apply the -c config onto this one instead of the base it names (e.g. an "
+                   "ablation row of configs/ablations/ onto configs/demo-cpu.json)")
     p.add_argument("-lr", "--learning_rate", type=float, help="sets optimizer.args.lr")
     p.add_argument("-bs", "--batch_size", type=int, help="sets every data_loader's batch_size (per process)")
     p.add_argument("-sc", "--schedule", type=int, nargs="+", help="sets lr_scheduler.milestones (epochs)")
@@ -29,7 +31,7 @@ def parse_args(argv=None):
 
 def resolve_config(args):
     if args.config:
-        config, source = load_config(args.config), args.config
+        config, source = load_config(args.config, args.base), args.config
     elif args.resume:
         from trainer.checkpointing import load_training_checkpoint
         config, source = load_training_checkpoint(args.resume)["config"], args.resume

@@ -1,4 +1,7 @@
-"""The TVTS objectives: NormSoftmax video-text contrastive loss and the transcript-sort cross-entropy."""
+"""The TVTS objectives: NormSoftmax video-text contrastive loss and the transcript-sort loss, with the paper's
+sort modellings (Table 3): per-transcript K-way classification (official), pairwise order, one K!-way order."""
+import itertools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -23,27 +26,97 @@ def norm_softmax_loss(sim, temperature=0.05):
     return rows + cols
 
 
+def identity_order(sort_logits):
+    """(B, K) labels 0..K-1: the official never shuffles, every clip's transcripts come in temporal order."""
+    b, k = sort_logits.shape[:2]
+    return torch.arange(k, device=sort_logits.device).repeat(b, 1)
+
+
 def sort_loss(sort_logits, labels=None):
-    """Mean K-way cross-entropy over every transcript; `labels` (B, K) default to the identity order."""
+    """K-way (official): mean cross-entropy of each transcript's position; `labels` (B, K) positions, default the
+    identity order."""
     b, k, n = sort_logits.shape
-    if labels is None:
-        labels = torch.arange(k, device=sort_logits.device).repeat(b)
+    labels = identity_order(sort_logits) if labels is None else labels
     return F.cross_entropy(sort_logits.reshape(-1, n), labels.reshape(-1))
+
+
+def pairwise_sort_loss(pair_logits, labels=None):
+    """Pairwise (ours): binary cross-entropy of "transcript i comes before transcript j" over the K(K-1) ordered
+    pairs i != j of every clip; `pair_logits` (B, K, K)."""
+    labels = identity_order(pair_logits) if labels is None else labels
+    target = (labels.unsqueeze(2) < labels.unsqueeze(1)).to(pair_logits.dtype)
+    k = pair_logits.shape[1]
+    off = ~torch.eye(k, dtype=torch.bool, device=pair_logits.device)
+    return F.binary_cross_entropy_with_logits(pair_logits[:, off], target[:, off])
+
+
+def permutations(k, device=None):
+    """(K!, K): every assignment of positions to the K transcripts, in itertools order."""
+    return torch.tensor(list(itertools.permutations(range(k))), device=device)
+
+
+def order_scores(slot_logits):
+    """(B, K!) scores of every order: the sum over transcripts of the score of the position the order gives it."""
+    k = slot_logits.shape[1]
+    orders = permutations(k, slot_logits.device)
+    return slot_logits[:, torch.arange(k, device=slot_logits.device), orders].sum(-1)
+
+
+def factorial_sort_loss(slot_logits, labels=None):
+    """Factorial (ours): one cross-entropy over the K! orders of a clip, an order scored by the sum of its
+    per-transcript position scores `slot_logits` (B, K, K) (the K-way head's output)."""
+    labels = identity_order(slot_logits) if labels is None else labels
+    orders = permutations(slot_logits.shape[1], slot_logits.device)
+    target = (orders.unsqueeze(0) == labels.unsqueeze(1)).all(-1).float().argmax(1)
+    return F.cross_entropy(order_scores(slot_logits), target)
+
+
+def kway_positions(logits):
+    return logits.argmax(-1)
+
+
+def pairwise_positions(pair_logits):
+    """Each transcript's predicted position: how many others are predicted to come before it."""
+    k = pair_logits.shape[1]
+    before = (pair_logits > 0) & ~torch.eye(k, dtype=torch.bool, device=pair_logits.device)
+    return before.sum(1)
+
+
+def factorial_positions(slot_logits):
+    """The positions of the best-scoring order."""
+    orders = permutations(slot_logits.shape[1], slot_logits.device)
+    return orders[order_scores(slot_logits).argmax(1)]
+
+
+# sort modelling -> (loss, predicted positions, the sort head it needs)
+SORT_MODELLINGS = {"kway": (sort_loss, kway_positions, "sort_transformer"),
+                   "pairwise": (pairwise_sort_loss, pairwise_positions, "pairwise_sort"),
+                   "factorial": (factorial_sort_loss, factorial_positions, "sort_transformer")}
 
 
 @OBJECTIVES.register("TVTSLoss")
 class TVTSLoss(nn.Module):
-    """total = nce_weight * NCE(sim(video, text)) + sort_weight * sort CE (official weights 1 and 2, tau 0.05).
+    """total = nce_weight * NCE(sim(video, text)) + sort_weight * sort loss (official weights 1 and 2, tau 0.05,
+    `sort_modelling` "kway"). A zero weight leaves its term out of the total (still reported): `sort_weight: 0`
+    is the paper's M_base, `nce_weight: 0` its M_sort.
 
     Takes the (gathered) embeddings with videos as rows, as the official trainer does. The sort term is zero
     when there are no sort logits (single-caption datasets).
     """
 
-    def __init__(self, temperature=0.05, nce_weight=1.0, sort_weight=2.0):
+    def __init__(self, temperature=0.05, nce_weight=1.0, sort_weight=2.0, sort_modelling="kway"):
         super().__init__()
+        if sort_modelling not in SORT_MODELLINGS:
+            raise ValueError(f"loss.args.sort_modelling must be one of {sorted(SORT_MODELLINGS)}, got "
+                             f"{sort_modelling!r}")
         self.temperature, self.nce_weight, self.sort_weight = temperature, nce_weight, sort_weight
+        self.sort_modelling = sort_modelling
+        self._sort_loss, self.sort_positions, self.sort_head = SORT_MODELLINGS[sort_modelling]
 
     def forward(self, video_embeddings, text_embeddings, sort_logits=None, labels=None):
         nce = norm_softmax_loss(sim_matrix(video_embeddings, text_embeddings), self.temperature)
-        sort = sort_loss(sort_logits, labels) if sort_logits is not None else nce.new_zeros(())
-        return {"total": self.nce_weight * nce + self.sort_weight * sort, "nce": nce, "sort": sort}
+        sort = self._sort_loss(sort_logits, labels) if sort_logits is not None else nce.new_zeros(())
+        total = sum(w * term for w, term in ((self.nce_weight, nce), (self.sort_weight, sort)) if w)
+        if not torch.is_tensor(total):  # both weights zero
+            total = nce * 0
+        return {"total": total, "nce": nce, "sort": sort}

@@ -22,9 +22,32 @@ class SortTransformer(nn.Module):
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.head = nn.Linear(embed_dim, num_classes)
 
-    def forward(self, text, video_tokens):
-        """text (B, K, D), video_tokens (B, N, D) -> logits (B, K, num_classes)."""
+    def transcript_features(self, text, video_tokens):
+        """text (B, K, D), video_tokens (B, N, D) -> the normed output features of the K transcript tokens."""
         k = text.shape[1]
         x = torch.cat([video_tokens + self.type_embed[:, :1], text + self.type_embed[:, 1:]], dim=1)
         x = run_blocks(self.blocks, x, self.grad_checkpointing)
-        return self.head(self.norm(x[:, -k:]))
+        return self.norm(x[:, -k:])
+
+    def forward(self, text, video_tokens):
+        """text (B, K, D), video_tokens (B, N, D) -> logits (B, K, num_classes): each transcript's position (the
+        official K-way head; with the `factorial` sort loss, the per-slot scores of an order)."""
+        return self.head(self.transcript_features(text, video_tokens))
+
+
+@HEADS.register("pairwise_sort")
+class PairwiseSortHead(SortTransformer):
+    """The Table 3 "pairwise" variant (ours: the paper gives no code): the same joint transformer, then one
+    binary logit per ordered pair of transcripts, "is i earlier than j", from Linear(2D -> 1) on [h_i; h_j]."""
+
+    def __init__(self, embed_dim=768, depth=2, num_heads=12, mlp_ratio=4.0, num_classes=4, attention="sdpa",
+                 grad_checkpointing=False):
+        super().__init__(embed_dim, depth, num_heads, mlp_ratio, num_classes, attention, grad_checkpointing)
+        self.head = nn.Linear(2 * embed_dim, 1)
+
+    def forward(self, text, video_tokens):
+        """-> pair logits (B, K, K): entry (i, j) scores "transcript i comes before transcript j" (diagonal unused)."""
+        h = self.transcript_features(text, video_tokens)
+        k = h.shape[1]
+        pairs = torch.cat([h.unsqueeze(2).expand(-1, -1, k, -1), h.unsqueeze(1).expand(-1, k, -1, -1)], dim=-1)
+        return self.head(pairs).squeeze(-1)

@@ -4,13 +4,26 @@
 transcript 1, ...; tokenizer output, or a token-id tensor), `video` (B, T, 3, H, W) and `keep_ind`, and returns
 the text embeddings (B, P) (the mean of the K transcript embeddings), the video embeddings (B, P) and the sort
 logits (B, K, n_trans), or None when K == 1 (single captions). The sort head sees the *detached* transcript
-features, so the sort loss trains the video tower and the head only.
+features, so the sort loss trains the video tower and the head only (`sort_params.stop_gradient: false` lets it
+reach the transcript encoder: the paper's Table 2 rows without "sg").
 """
 import torch.nn as nn
 
 from .blocks import ATTENTION_IMPLS
+from .registry import HEADS
 
-SORT_PARAM_KEYS = ("depth", "num_heads", "mlp_ratio")
+SORT_PARAM_KEYS = ("head", "stop_gradient", "depth", "num_heads", "mlp_ratio")
+
+
+def build_sort_head(embed_dim, num_classes, attention, grad_checkpointing, defaults, sort_params):
+    """The sort head `sort_params["head"]` names (HEADS: "sort_transformer", the official K-way head, by default)
+    and whether the sort loss is stopped from reaching the transcript encoder (`stop_gradient`, official: true)."""
+    params = {**defaults, **(sort_params or {})}
+    head, stop_gradient = params.pop("head", "sort_transformer"), params.pop("stop_gradient", True)
+    if not isinstance(stop_gradient, bool):
+        raise ValueError(f"arch.args.sort_params.stop_gradient must be true or false, got {stop_gradient!r}")
+    return HEADS.build(head, embed_dim=embed_dim, num_classes=num_classes, attention=attention,
+                       grad_checkpointing=grad_checkpointing, **params), stop_gradient
 
 
 def check_keys(params, allowed, name):
@@ -41,6 +54,7 @@ class TranscriptSortModel(nn.Module):
     tokenizer = None
     masking = None
     optional_checkpoint_prefixes = ()
+    sort_stop_gradient = True
 
     @staticmethod
     def default_tokenizer_name(args):
@@ -61,6 +75,8 @@ class TranscriptSortModel(nn.Module):
         video_tokens, video_embeddings = self.compute_video(video, batch.get("keep_ind"))
         sort_logits = None
         if k > 1:
-            sort_text = text_features.reshape(k, b, -1).detach().transpose(0, 1)
+            sort_text = text_features.reshape(k, b, -1).transpose(0, 1)
+            if self.sort_stop_gradient:
+                sort_text = sort_text.detach()
             sort_logits = self.pred_model(sort_text, video_tokens)
         return text_embeddings, video_embeddings, sort_logits

@@ -10,9 +10,9 @@ import torch.nn as nn
 
 from . import checkpoint
 from .checkpoint import MAE_INFLATIONS, load_mae_weights
-from .registry import ARCHITECTURES, HEADS, TEXT_ENCODERS, VIDEO_ENCODERS
+from .registry import ARCHITECTURES, TEXT_ENCODERS, VIDEO_ENCODERS
 from .text_encoder import TEXT_PARAM_KEYS, encode_text
-from .transcript_sort import SORT_PARAM_KEYS, TranscriptSortModel, check_attention, check_keys
+from .transcript_sort import SORT_PARAM_KEYS, TranscriptSortModel, build_sort_head, check_attention, check_keys
 from .video_transformer import ARCH_PRESETS
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ class TVTS(TranscriptSortModel):
     projection: "minimal" (text ReLU+Linear, video Linear) or "" (identity); projection_dim: 256.
     load_checkpoint: a full TVTS checkpoint (official or ours) loaded strictly after building; MAE is skipped.
     n_trans: transcripts per clip K, the sort head's class count (official: 4).
-    sort_params: sort transformer `depth` (2), `num_heads` (12), `mlp_ratio` (4).
+    sort_params: sort transformer `depth` (2), `num_heads` (12), `mlp_ratio` (4); `head` (HEADS, "sort_transformer")
+        and `stop_gradient` (true: the sort loss does not reach the transcript encoder).
     attention: "sdpa" or "plain" (explicit softmax, the official arithmetic); grad_checkpointing: recompute
         block activations in backward to save memory.
     """
@@ -126,9 +127,9 @@ class TVTS(TranscriptSortModel):
         if text_dim != video_dim:
             raise ValueError(f"the sort head attends over text ({text_dim}-d) and video ({video_dim}-d) features "
                              "together: their widths must match")
-        self.pred_model = HEADS.build("sort_transformer", embed_dim=video_dim, num_classes=n_trans,
-                                      attention=attention, grad_checkpointing=grad_checkpointing,
-                                      **{"depth": 2, "num_heads": 12, "mlp_ratio": 4.0, **sort_params})
+        self.pred_model, self.sort_stop_gradient = build_sort_head(
+            video_dim, n_trans, attention, grad_checkpointing, {"depth": 2, "num_heads": 12, "mlp_ratio": 4.0},
+            sort_params)
         if load_checkpoint:
             checkpoint.load_checkpoint(self, load_checkpoint)
         self.train()  # HF returns its models in eval mode; the official puts the text model in train mode

@@ -21,9 +21,10 @@ import torch.nn as nn
 from . import checkpoint
 from .clip_text import eot_features
 from .clip_weights import load_clip_weights
-from .registry import ARCHITECTURES, HEADS, TEXT_ENCODERS, VIDEO_ENCODERS
+from .registry import ARCHITECTURES, TEXT_ENCODERS, VIDEO_ENCODERS
 from .space_time_vit import OUTPUT_TOKENS
-from .transcript_sort import SORT_PARAM_KEYS, TranscriptSortModel, check_attention, check_keys, token_ids
+from .transcript_sort import (SORT_PARAM_KEYS, TranscriptSortModel, build_sort_head, check_attention, check_keys,
+                               token_ids)
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,8 @@ class TVTSv2(TranscriptSortModel):
         `trainable_blocks` (the last 3 of 12 for B, 6 of 24 for H; null trains every block).
     embed_dim, act: overrides of the output width and the activation.
     n_trans: transcripts per clip K (4); sort_params: `depth` (2), `num_heads` (the preset's: 8 for B, 16 for H),
-        `mlp_ratio` (4). attention: "sdpa" or "plain"; grad_checkpointing: recompute block activations.
+        `mlp_ratio` (4), `head` ("sort_transformer"), `stop_gradient` (true). attention: "sdpa" or "plain";
+        grad_checkpointing: recompute block activations.
     """
 
     tokenizer = "clip"
@@ -138,10 +140,9 @@ class TVTSv2(TranscriptSortModel):
         self.video_model = VIDEO_ENCODERS.build("space_time_vit", output_dim=dim, act=cfg["act"],
                                                 attention=attention, grad_checkpointing=grad_checkpointing,
                                                 **cfg["vision"])
-        self.pred_model = HEADS.build("sort_transformer", embed_dim=dim, num_classes=n_trans, attention=attention,
-                                      grad_checkpointing=grad_checkpointing,
-                                      **{"depth": 2, "num_heads": cfg["sort_heads"], "mlp_ratio": 4.0,
-                                         **(sort_params or {})})
+        self.pred_model, self.sort_stop_gradient = build_sort_head(
+            dim, n_trans, attention, grad_checkpointing,
+            {"depth": 2, "num_heads": cfg["sort_heads"], "mlp_ratio": 4.0}, sort_params)
         if load_checkpoint:
             checkpoint.load_checkpoint(self, load_checkpoint)
         elif clip_checkpoint:

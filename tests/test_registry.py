@@ -14,7 +14,7 @@ TINY = {"TVTS": (tiny_args, make_batch), "TVTSv2": (tiny_v2_args, make_v2_batch)
 def test_every_architecture_has_a_tiny_config():
     assert sorted(TINY) == ARCHITECTURES.names()
     assert VIDEO_ENCODERS.names() == ["space_time_vit", "tubelet_vit"]
-    assert TEXT_ENCODERS.names() == ["clip", "huggingface"] and HEADS.names() == ["sort_transformer"]
+    assert TEXT_ENCODERS.names() == ["clip", "huggingface"] and HEADS.names() == ["pairwise_sort", "sort_transformer"]
 
 
 @pytest.mark.parametrize("arch", sorted(TINY))
@@ -27,6 +27,20 @@ def test_forward_backward_reach_every_trainable_parameter(arch):
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing
     assert model.tokenizer in ("huggingface", "clip") and model.masking in ("per_slot", "tube")
+
+
+@pytest.mark.parametrize("head", HEADS.names())
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_every_sort_head_fits_every_architecture(arch, head):
+    args, batch = TINY[arch]
+    torch.manual_seed(0)
+    model = build_model({"type": arch, "args": {**args(), "sort_params": {**args().get("sort_params", {}),
+                                                                          "head": head}}})
+    data = batch()
+    _, video, logits = model(data)
+    assert logits.shape == (video.shape[0], model.n_trans, model.n_trans)
+    logits.sum().backward()
+    assert all(p.grad is not None for p in model.pred_model.parameters())
 
 
 @pytest.mark.parametrize("arch", sorted(TINY))

@@ -156,3 +156,37 @@ def test_report_compares_first_and_last_validation(tmp_path):
     assert "| YTTemporal text-to-video R@1 (%) | 3.0 | 50.0 | 3.3 |" in table
     with pytest.raises(FileNotFoundError, match="metrics.jsonl"):
         compare(str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("row", ["table2_sort_nosg", "table3_pairwise", "table3_factorial"])
+def test_ablation_rows_train_on_any_base_config(corpus, tmp_path, row):
+    """`train.py -c configs/ablations/<row>.json --base <config>` applies the row onto another recipe."""
+    base = write_config(corpus, tmp_path, epochs=1)
+    train.main(["-c", os.path.join(ROOT, "configs", "ablations", f"{row}.json"), "--base", base])
+    name = "ablation-" + row.replace("_", "-")
+    run = tmp_path / "runs" / name / os.listdir(tmp_path / "runs" / name)[0]
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["arch"]["args"]["video_params"]["img_size"] == 32  # the tiny base, not the full-size recipe
+    last = metrics(str(run))[-1]
+    assert 0 <= last["YTTemporal/sort_acc"] <= 100
+
+
+def test_an_ablation_table_runs_every_row_and_prints_the_paper_layout(corpus, tmp_path, capsys):
+    from trainer import ablations
+    base = write_config(corpus, tmp_path, epochs=1, max_steps_per_epoch=1)
+    fake_eval = (f"{sys.executable} -c \"import json, os, sys; os.makedirs(sys.argv[1]); "
+                 f"json.dump(dict([('R@1', len(sys.argv[2]))]), open(os.path.join(sys.argv[1], 'results.json'), 'w'))\" "
+                 "{out} {checkpoint}")
+    argv = ["--table", "table3", "--base", base, "--seeds", "0", "--out", str(tmp_path / "abl"),
+            "--evaluate", fake_eval]
+    measured = ablations.main(argv)
+    assert sorted(measured) == ["table2_base.json", "table2_ours.json", "table3_factorial.json",
+                                "table3_pairwise.json"]
+    for down, pre in measured.values():
+        assert len(down) == len(pre) == 1 and 0 <= pre[0] <= 100
+    text = (tmp_path / "abl" / "table3.md").read_text()
+    assert "| Pairwise | `table3_pairwise.json` |" in text and "| 67.4 / 78.1 |" in text
+    runs = sorted(os.listdir(tmp_path / "abl" / "runs"))
+    assert runs == ["table2_base-seed0", "table2_ours-seed0", "table3_factorial-seed0", "table3_pairwise-seed0"]
+    ablations.main(argv)  # done runs are reused: nothing trains again
+    assert all(len(os.listdir(tmp_path / "abl" / "runs" / r)) == 1 for r in runs)

@@ -5,6 +5,7 @@ import os
 from data_loader.loader import DATASETS, dataset_kwargs
 from data_loader.tokenizers import TOKENIZERS
 from model import ARCHITECTURES, OBJECTIVES
+from model.loss import SORT_MODELLINGS
 from utils.amp import PRECISIONS
 from utils.config import ConfigError, fill_defaults
 from utils.distributed import GATHER_MODES
@@ -89,6 +90,12 @@ def validate_config(config, source):
     _require(cfg["loss"]["type"] in TASKS and cfg["loss"]["type"] in OBJECTIVES,
              f"{source}: loss.type {cfg['loss']['type']!r} is unknown; known: {OBJECTIVES.names()}")
     _check_args(cfg["loss"]["args"], OBJECTIVES.get(cfg["loss"]["type"]), f"{source}: loss.args")
+    modelling = (cfg["loss"]["args"] or {}).get("sort_modelling", "kway")
+    if modelling in SORT_MODELLINGS:
+        head = (cfg["arch"]["args"].get("sort_params") or {}).get("head", "sort_transformer")
+        needed = SORT_MODELLINGS[modelling][2]
+        _require(head == needed, f"{source}: loss.args.sort_modelling {modelling!r} needs arch.args.sort_params.head "
+                                 f"{needed!r}, got {head!r}")
     _require(cfg["lr_scheduler"]["decay"] in ("step", "cosine"), f"{source}: lr_scheduler.decay must be 'step' or "
                                                                   "'cosine'")
     _require(t["gather"] in GATHER_MODES, f"{source}: trainer.gather must be one of {GATHER_MODES}")

@@ -17,10 +17,9 @@ def retrieval_metrics(sims, ties="optimistic"):
     return {k.replace("@", ""): v for k, v in rank_metrics(ranks).items()}
 
 
-def sort_accuracy(logits, labels):
+def sort_accuracy(positions, labels):
     """Per-transcript accuracy and whole-order accuracy (every transcript of a clip right; the official
-    'Top-1 Accuracy for Frame Prediction'), in percent."""
-    pred = torch.as_tensor(logits).argmax(-1)
-    correct = pred == torch.as_tensor(labels)
+    'Top-1 Accuracy for Frame Prediction'), in percent, of predicted `positions` (B, K) against `labels` (B, K)."""
+    correct = torch.as_tensor(positions) == torch.as_tensor(labels)
     return {"sort_acc": 100.0 * correct.float().mean().item(),
             "sort_order_acc": 100.0 * correct.all(-1).float().mean().item()}

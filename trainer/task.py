@@ -70,8 +70,10 @@ class TranscriptSortTask(Task):
         self.dtype = autocast_dtype(t["precision"])
 
     def find_unused_parameters(self, datasets):
-        """The sort head gets no gradient on single-caption batches (WebVid, CC3M)."""
-        return any(dataset.texts_per_sample == 1 for dataset in datasets)
+        """The sort head gets no gradient on single-caption batches (WebVid, CC3M) or without its loss; the
+        projections and (with the stop-gradient) the text tower none without the contrastive loss."""
+        return any(dataset.texts_per_sample == 1 for dataset in datasets) or not (self.loss.nce_weight and
+                                                                                  self.loss.sort_weight)
 
     def _forward(self, net, batch):
         text = {k: v.to(self.device, non_blocking=True) for k, v in batch["text"].items()}
@@ -103,7 +105,8 @@ class TranscriptSortTask(Task):
         metrics = {f"t2v_{k}": v for k, v in retrieval_metrics(sims).items()}
         metrics.update({f"v2t_{k}": v for k, v in retrieval_metrics(sims.T, ties="averaged").items()})
         if "sort_logits" in outputs:
-            metrics.update(sort_accuracy(outputs["sort_logits"].cpu(), outputs["sort_labels"].cpu()))
+            positions = self.loss.sort_positions(outputs["sort_logits"].cpu())
+            metrics.update(sort_accuracy(positions, outputs["sort_labels"].cpu()))
         return metrics
 
     def format_metrics(self, m):

@@ -1,16 +1,35 @@
 """JSON configs: loading with errors that name the file, and dotted command-line overrides."""
 import json
+import os
 
 
-def load_config(path):
-    """Read a JSON config; a missing file or bad JSON is an error naming the file (and line)."""
+def load_config(path, base=None):
+    """Read a JSON config; a missing file or bad JSON is an error naming the file (and line).
+
+    A config may name a `base` config (a path relative to its own folder, or `base` given here instead): it is the
+    base with this file's values merged in (objects key by key, everything else replaced). Ablation rows are such
+    small differences from a recipe (configs/ablations/).
+    """
     try:
         with open(path) as f:
-            return json.load(f)
+            config = json.load(f)
     except FileNotFoundError:
         raise FileNotFoundError(f"config file not found: {path}") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"config {path} is not valid JSON: {e}") from None
+    if not isinstance(config, dict) or not (base or "base" in config):
+        return config
+    named = config.pop("base", None)
+    base = base or os.path.join(os.path.dirname(os.path.abspath(path)), named)
+    return merge(load_config(base), config)
+
+
+def merge(base, changes):
+    """`base` with `changes` merged in: nested objects key by key, any other value replaced."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def apply_overrides(config, overrides):

@@ -123,4 +123,5 @@ def test_test_py_says_in_one_line_that_a_file_is_not_a_checkpoint(tmp_path):
     config = tmp_path / "notes.pth"
     config.write_text('{"arch": {}}')
     with pytest.raises(SystemExit, match=r"^error: .*notes.pth is not a PyTorch checkpoint: it looks like a JSON"):
-        evaluate_script.main(["-r", str(config), "-c", os.path.join(ROOT, "configs", "tvtsv2-demo-cpu.json")])
+        evaluate_script.main(["-r", str(config), "-c", os.path.join(ROOT, "configs", "tvtsv2-demo-cpu.json"),
+                              f"data_loader.0.args.data_dir={tmp_path}", f"data_loader.0.args.meta_dir={tmp_path}"])

@@ -202,11 +202,15 @@ def _write_mp4(path, frames):
     so B-frames are off and the QP is constant (no lookahead). Every encoded frame is kept alive until the file is
     closed (the encoder can read a frame after encode() has returned) and the RGB->YUV conversion is single-threaded
     (PyAV's reformat() otherwise picks a thread count itself)."""
+    _encode(path, frames, "libx264", {"g": str(FPS), "keyint_min": str(FPS), "sc_threshold": "0", "bf": "0",
+                                      "qp": "18", "x264-params": "weightp=0", "threads": "1"})
+
+
+def _encode(path, frames, codec, options, container_format=None):
+    """Encode RGB frames at FPS as yuv420p, single-threaded and bit-exact (reproducible byte for byte)."""
     pictures = []
-    with av.open(path, "w", options={"fflags": "+bitexact"}) as container:
-        stream = container.add_stream("libx264", rate=FPS, options={
-            "g": str(FPS), "keyint_min": str(FPS), "sc_threshold": "0", "bf": "0", "qp": "18",
-            "x264-params": "weightp=0", "threads": "1"})
+    with av.open(path, "w", format=container_format, options={"fflags": "+bitexact"}) as container:
+        stream = container.add_stream(codec, rate=FPS, options=options)
         stream.width, stream.height = FRAME_SIZE
         stream.pix_fmt = "yuv420p"
         stream.codec_context.thread_count = 1
@@ -456,18 +460,8 @@ _S_MSRVTT_META, _S_NAMES, _S_LSMDC_TIMES, _S_CLASSES, _S_SPLITS, _S_MC = 20, 21,
 def _write_avi(path, frames):
     """Encode RGB frames as MPEG-4 Part 2 (yuv420p) in AVI at FPS, as the official HMDB/UCF/LSMDC files are:
     intra frame every second, no B-frames, constant quantiser 2, single-threaded and bit-exact (reproducible)."""
-    pictures = []
-    with av.open(path, "w", format="avi", options={"fflags": "+bitexact"}) as container:
-        stream = container.add_stream("mpeg4", rate=FPS, options={
-            "g": str(FPS), "bf": "0", "flags": "+bitexact+qscale", "global_quality": str(2 * 118), "threads": "1"})
-        stream.width, stream.height = FRAME_SIZE
-        stream.pix_fmt = "yuv420p"
-        stream.codec_context.thread_count = 1
-        for pts, frame in enumerate(frames):
-            pictures.append(av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p", threads=1))
-            pictures[-1].pts = pts
-            container.mux(stream.encode(pictures[-1]))
-        container.mux(stream.encode())
+    _encode(path, frames, "mpeg4", {"g": str(FPS), "bf": "0", "flags": "+bitexact+qscale",
+                                    "global_quality": str(2 * 118), "threads": "1"}, "avi")
 
 
 def _plan_eval_clip(seed, stream, index, captions=1, appearance=None):

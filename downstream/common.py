@@ -17,6 +17,17 @@ from .engine import ShardSampler
 log = logging.getLogger("downstream")
 
 
+def setup_logging(output_dir, main):
+    """Create `output_dir`; log to the console, and on the main process to `<output_dir>/run.log` too (other ranks
+    only warnings)."""
+    os.makedirs(output_dir, exist_ok=True)
+    handlers = [logging.StreamHandler()]
+    if main:
+        handlers.append(logging.FileHandler(os.path.join(output_dir, "run.log")))
+    logging.basicConfig(level=logging.INFO if main else logging.WARNING, handlers=handlers, force=True,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+
+
 def setup(args):
     """Join the process group, seed (seed + rank, as the official), create the output folder and the log file."""
     env = init_distributed(args.device)
@@ -28,12 +39,7 @@ def setup(args):
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
-    os.makedirs(args.output_dir, exist_ok=True)
-    handlers = [logging.StreamHandler()]
-    if env.is_main:
-        handlers.append(logging.FileHandler(os.path.join(args.output_dir, "run.log")))
-    logging.basicConfig(level=logging.INFO if env.is_main else logging.WARNING, handlers=handlers, force=True,
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    setup_logging(args.output_dir, env.is_main)
     if env.is_main:
         with open(os.path.join(args.output_dir, "args.json"), "w") as f:
             json.dump(vars(args), f, indent=2)

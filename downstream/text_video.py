@@ -29,6 +29,7 @@ from utils.config import ConfigError, apply_overrides, fill_defaults, load_confi
 from utils.distributed import cleanup, gather_objects, init_distributed
 from utils.io import write_json
 
+from .common import setup_logging
 from .engine import ShardSampler, report_failures
 from .zero_data import EvalVideos, MetadataError, collate_eval
 
@@ -214,12 +215,7 @@ def start(args, protocol):
         raise SystemExit("--config is required with --random-init")
     env = init_distributed(args.device)
     args.output_dir = args.output_dir or default_output_dir(args, protocol)
-    os.makedirs(args.output_dir, exist_ok=True)
-    handlers = [logging.StreamHandler()]
-    if env.is_main:
-        handlers.append(logging.FileHandler(os.path.join(args.output_dir, "run.log")))
-    logging.basicConfig(level=logging.INFO if env.is_main else logging.WARNING, handlers=handlers, force=True,
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    setup_logging(args.output_dir, env.is_main)
     encoder = TextVideoEncoder.from_files(args.config, None if args.random_init else args.checkpoint, env.device,
                                           args.precision, args.num_frames, args.overrides)
     log.info("%s on %s with %s (%d process(es)): %d frames, crop %d, %s resize; output in %s", protocol,

@@ -230,26 +230,27 @@ def _check_part(part):
         raise ValueError(f"part must be one of {PARTS}, got {part!r}")
 
 
+def _read_split(dataset, list_name, rows, data_dir, meta_dir, split, part, check_rows, header):
+    """A 1-based HMDB-51 / UCF-101 split list of `<meta_dir>/<dataset>/prompt/` and its label2id.json classes."""
+    _check_part(part)
+    prompt = os.path.join(meta_dir, dataset, "prompt")
+    names = read_label_names(os.path.join(prompt, "label2id.json"))
+    path = os.path.join(prompt, list_name)
+    records = _labelled(path, names, data_dir, 1, header, lambda p: p)
+    check_count(path, len(records), rows.get((part, split)), check_rows)
+    return records, names
+
+
 def read_hmdb51(data_dir, meta_dir, split=1, part="test", check_rows=True, header="auto", **_):
     """HMDB-51 split 1-3 (`split_<k>_<part>_list.tsv`; labels 1-based), classes from `label2id.json`."""
-    _check_part(part)
-    prompt = os.path.join(meta_dir, "hmdb51", "prompt")
-    names = read_label_names(os.path.join(prompt, "label2id.json"))
-    path = os.path.join(prompt, f"split_{split}_{part}_list.tsv")
-    records = _labelled(path, names, data_dir, 1, header, lambda p: p)
-    check_count(path, len(records), HMDB_ROWS.get((part, split)), check_rows)
-    return records, names
+    return _read_split("hmdb51", f"split_{split}_{part}_list.tsv", HMDB_ROWS, data_dir, meta_dir, split, part,
+                       check_rows, header)
 
 
 def read_ucf101(data_dir, meta_dir, split=1, part="test", check_rows=True, header="auto", **_):
     """UCF-101 split 1-3 (`<part>list0<k>_new.tsv`; labels 1-based), classes from `label2id.json`."""
-    _check_part(part)
-    prompt = os.path.join(meta_dir, "ucf101", "prompt")
-    names = read_label_names(os.path.join(prompt, "label2id.json"))
-    path = os.path.join(prompt, f"{part}list0{split}_new.tsv")
-    records = _labelled(path, names, data_dir, 1, header, lambda p: p)
-    check_count(path, len(records), UCF_ROWS.get((part, split)), check_rows)
-    return records, names
+    return _read_split("ucf101", f"{part}list0{split}_new.tsv", UCF_ROWS, data_dir, meta_dir, split, part,
+                       check_rows, header)
 
 
 def k400_video_path(listed, part="test"):

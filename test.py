@@ -14,14 +14,14 @@ import sys
 
 import torch
 
-from model import ARCHITECTURES, build_model, load_checkpoint
+from model import build_model, load_checkpoint
 from model.checkpoint import CheckpointError
-from trainer.config import DEFAULTS, validate_config
+from trainer.config import evaluation_config, validate_config
 from utils.distributed import cleanup, init_distributed
 from trainer.evaluation import evaluate, format_results
 from trainer.task import build_task
 from trainer.trainer import build_loaders, make_tokenizer
-from utils.config import ConfigError, apply_overrides, fill_defaults, load_config
+from utils.config import ConfigError
 
 
 def main(argv=None):
@@ -35,17 +35,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     try:
-        if args.config:
-            config, source = load_config(args.config), args.config
-        else:
-            from trainer.checkpointing import load_training_checkpoint
-            config, source = load_training_checkpoint(args.checkpoint).get("config"), args.checkpoint
-            if not isinstance(config, dict):
-                raise ConfigError(f"{args.checkpoint} holds no JSON config (an official file?): pass -c config.json")
-        config = fill_defaults(config, DEFAULTS, source)
-        apply_overrides(config, args.overrides)
-        # the checkpoint provides every weight: build the architecture only, load nothing else
-        config["arch"]["args"] = ARCHITECTURES.get(config["arch"]["type"]).architecture_only(config["arch"]["args"])
+        config, source = evaluation_config(args.config, args.checkpoint, args.overrides)
         cfg = validate_config(config, source)
     except CheckpointError as e:
         sys.exit(f"error: {e}")

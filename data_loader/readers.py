@@ -195,3 +195,15 @@ def get_reader(name, cache_mb=0):
     if name not in READERS:
         raise ValueError(f"unknown video reader {name!r}; choose one of {sorted(READERS)}")
     return VideoReader(name, READERS[name], cache_mb)
+
+
+class ReaderByFile:
+    """`reader` "auto" reads AVI files with PyAV (decord returns wrong frames when seeking in MPEG-4 AVI) and
+    every other file with decord; any other name reads every file with that reader. `open(path)` as a reader's."""
+
+    def __init__(self, reader="auto"):
+        self.avi = get_reader("pyav" if reader == "auto" else reader)
+        self.other = get_reader("decord" if reader == "auto" else reader)
+
+    def open(self, path):
+        return (self.avi if path.lower().endswith(".avi") else self.other).open(path)

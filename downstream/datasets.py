@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from data_loader.base import FailSafeDataset
-from data_loader.readers import VideoReadError, get_reader
+from data_loader.readers import ReaderByFile, VideoReadError
 from data_loader.transforms import normalize
 
 log = logging.getLogger(__name__)
@@ -233,8 +233,7 @@ class VideoClsDataset(FailSafeDataset):
         self.views = test_num_segment * test_num_crop if mode == "test" else 1
         self._names = [p for p, _ in self.videos] * self.views
         reader = reader or spec.reader
-        self._readers = {"avi": get_reader("pyav"), "other": get_reader("decord")} if reader == "auto" \
-            else {"avi": get_reader(reader), "other": get_reader(reader)}
+        self._reader = ReaderByFile(reader)
 
     def view(self, index):
         """Item index -> (video index, temporal view, spatial crop)."""
@@ -254,8 +253,7 @@ class VideoClsDataset(FailSafeDataset):
     def _load(self, index, rng):
         video_index, chunk, split = self.view(index) if self.mode == "test" else (index, 0, 0)
         path = self.paths[video_index]
-        reader = self._readers["avi" if path.lower().endswith(".avi") else "other"]
-        with reader.open(path) as video:
+        with self._reader.open(path) as video:
             if video.num_frames < 1:
                 raise VideoReadError(f"video has no frames: {path}")
             frames = video.read(self.frame_indices(video.num_frames, chunk, rng))

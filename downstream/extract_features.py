@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data_loader.base import FailSafeDataset
-from data_loader.readers import VideoReadError, get_reader
+from data_loader.readers import ReaderByFile, VideoReadError
 from model import ARCHITECTURES, build_model, load_checkpoint
 from model.checkpoint import CheckpointError
 from utils.amp import autocast, autocast_dtype
@@ -42,6 +42,7 @@ from utils.distributed import cleanup, gather_objects, init_distributed
 from .datasets import center_crop, resize_short_side, segment_indices, to_normalized_tensor
 from .encoder import VideoClassifier, encoder_args, load_pretrained_encoder
 from .engine import ShardSampler, report_failures
+from .text_video import resize_interpolation
 from .zero_data import EvalVideos, collate_eval
 
 log = logging.getLogger("downstream")
@@ -101,13 +102,11 @@ class VideoFiles(FailSafeDataset):
         self._names = list(paths)
         self.num_frames, self.input_size, self.short_side_size = num_frames, input_size, short_side_size
         self.sampling, self.resize = sampling, resize
-        self._readers = {"avi": get_reader("pyav" if reader == "auto" else reader),
-                         "other": get_reader("decord" if reader == "auto" else reader)}
+        self._reader = ReaderByFile(reader)
 
     def _load(self, index, rng):
         path = self._names[index]
-        reader = self._readers["avi" if path.lower().endswith(".avi") else "other"]
-        with reader.open(path) as video:
+        with self._reader.open(path) as video:
             if video.num_frames < 1:
                 raise VideoReadError(f"video has no frames: {path}")
             frames = video.read(frame_indices(video.num_frames, self.num_frames, self.sampling))
@@ -121,13 +120,15 @@ class VideoFiles(FailSafeDataset):
 
 
 def arch_of(model_arg):
-    """The `arch` entry a `--model` value names: a pretraining config's, or TVTS's for a preset name."""
+    """The `arch` entry a `--model` value names: a pretraining config's (with the whole config under "config"), or
+    TVTS's for a preset name."""
     if not model_arg.endswith(".json"):
         return {"type": "TVTS"}
     if not os.path.isfile(model_arg):
         raise FileNotFoundError(f"--model config not found: {model_arg}")
     with open(model_arg) as f:
-        return {"type": "TVTS", **json.load(f).get("arch", {})}
+        config = json.load(f)
+    return {"type": "TVTS", **config.get("arch", {}), "config": config}
 
 
 class Extractor:
@@ -165,10 +166,7 @@ class Extractor:
                                     "args": ARCHITECTURES.get(arch["type"]).architecture_only(arch["args"])})
             load_checkpoint(self.net, checkpoint)
             self.input_size = input_size or self.net.video_model.image_size
-            with open(model) as f:
-                loaders = json.load(f).get("data_loader") or [{}]
-            self.interpolation = loaders[0].get("args", {}).get("video_params", {}).get("resize_interpolation",
-                                                                                        "bilinear")
+            self.interpolation = resize_interpolation(arch["config"])
         self.net.to(self.device).eval()
         self.num_frames, self.sampling, self.resize = rule["num_frames"], rule["sampling"], rule["resize"]
         self.short_side_size = short_side_size or self.input_size
@@ -259,11 +257,9 @@ def extract(videos, checkpoint, model="vit_base_patch16_224", batch_size=8, num_
 
 
 def feature_file(out_dir, root, path):
-    """Where a folder output keeps the feature of `path`: its path relative to `root`, with `.npy` appended."""
-    rel = os.path.relpath(os.path.abspath(path), root)
-    if rel.startswith(".."):
-        rel = os.path.basename(path)
-    return os.path.join(out_dir, rel + ".npy")
+    """Where a folder output keeps the feature of `path`: its path relative to `root` (a folder above every input),
+    with `.npy` appended."""
+    return os.path.join(out_dir, os.path.relpath(os.path.abspath(path), root) + ".npy")
 
 
 def get_args(argv=None):

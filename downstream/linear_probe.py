@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .metrics import accuracy
 from utils.distributed import gather_objects
@@ -94,11 +95,6 @@ def fit_probe(train_x, train_y, num_classes, l2_grid=DEFAULT_L2_GRID, seed=0, ma
     return w, b, best, scores
 
 
-def normalized(x):
-    x = torch.as_tensor(x, dtype=torch.float64)
-    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
-
-
 def read_cache(path, ids, fingerprint):
     """(features, labels, failed names) of a cache file holding the same listing under the same fingerprint, else
     None (a stale or unreadable cache is extracted again, with a log line saying why)."""
@@ -130,7 +126,7 @@ def features(encoder, records, part, args, env):
         return torch.from_numpy(feats), torch.from_numpy(labels), [{"name": n, "error": "cached"} for n in failed]
     out = encoder.encode_videos(encoder.video_dataset([r["path"] for r in records], args.reader, args.loading), env,
                                 args.batch_size, args.num_workers, desc=f"{part} videos")
-    feats = normalized(out["embeddings"]).float()
+    feats = F.normalize(out["embeddings"].double(), dim=1).float()
     labels = torch.tensor([records[i]["label"] for i in out["index"].tolist()], dtype=torch.long)
     if env.is_main:
         np.savez(cache, features=feats.numpy(), labels=labels.numpy(), listed=ids,

@@ -23,9 +23,9 @@ from tqdm import tqdm
 from data_loader.tokenizers import model_tokenizer
 from model import ARCHITECTURES, build_model, load_checkpoint
 from model.checkpoint import CheckpointError
-from trainer.config import DEFAULTS
+from trainer.config import evaluation_config
 from utils.amp import autocast, autocast_dtype
-from utils.config import ConfigError, apply_overrides, fill_defaults, load_config
+from utils.config import ConfigError
 from utils.distributed import cleanup, gather_objects, init_distributed
 from utils.io import write_json
 
@@ -41,36 +41,28 @@ def _to(text, device):
 
 
 def method_config(config_path, checkpoint, overrides=()):
-    """The pretraining config (the file, or the one our checkpoints store), completed with the defaults and
-    reduced to the architecture (the checkpoint provides every weight)."""
-    if config_path:
-        config, source = load_config(config_path), config_path
-    else:
-        from trainer.checkpointing import load_training_checkpoint
-        config, source = load_training_checkpoint(checkpoint).get("config"), checkpoint
-        if not isinstance(config, dict):
-            raise ConfigError(f"{checkpoint} holds no config (an official release file?): pass --config")
-    config = fill_defaults(config, DEFAULTS, source)
-    apply_overrides(config, list(overrides))
-    arch_cls = ARCHITECTURES.get(config["arch"]["type"])
-    if not hasattr(arch_cls, "compute_text"):
+    """The pretraining config to evaluate `checkpoint` with (see `trainer.config.evaluation_config`), for an
+    architecture that has a text tower."""
+    config, source = evaluation_config(config_path, checkpoint, overrides)
+    if not hasattr(ARCHITECTURES.get(config["arch"]["type"]), "compute_text"):
         raise ConfigError(f"{source}: {config['arch']['type']} has no text tower; the zero-shot text protocols "
                           "need one")
-    config["arch"]["args"] = arch_cls.architecture_only(config["arch"]["args"])
     return config
 
 
-def video_input(config, net):
-    """(frames, crop, resize interpolation) the network was pretrained on: its tower's frame count and size, and
-    the resize of its first data loader (TVTSv2: nearest; TVTS: bilinear)."""
-    tower = net.video_model
-    frames = getattr(tower, "num_frames", None) or config["arch"]["args"].get("video_params", {}).get("num_frames")
-    crop = getattr(tower, "image_size", None) or getattr(tower, "img_size", None)
-    if isinstance(crop, (tuple, list)):
-        crop = crop[0]
+def resize_interpolation(config):
+    """The frame resize a pretraining config's first data loader uses (TVTSv2: nearest; TVTS: bilinear)."""
     loaders = config.get("data_loader") or [{}]
-    interpolation = loaders[0].get("args", {}).get("video_params", {}).get("resize_interpolation", "bilinear")
-    return int(frames), int(crop), interpolation
+    return loaders[0].get("args", {}).get("video_params", {}).get("resize_interpolation", "bilinear")
+
+
+def video_input(config, net):
+    """(frames, crop, resize interpolation) the network was pretrained on: its tower's frame count (TVTS: the
+    config's) and frame size, and the resize of its pretraining data."""
+    tower = net.video_model
+    frames = getattr(tower, "num_frames", None) or config["arch"]["args"]["video_params"]["num_frames"]
+    crop = getattr(tower, "image_size", None) or tower.img_size
+    return int(frames), int(crop), resize_interpolation(config)
 
 
 def file_identity(path):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from data_loader.base import FailSafeDataset
-from data_loader.readers import VideoReadError, get_reader
+from data_loader.readers import ReaderByFile, VideoReadError
 from data_loader.transforms import VideoTransform
 
 HEADER_RULES = ("auto", "first_row")
@@ -318,7 +318,7 @@ def uniform_indices(n, num_frames):
 
 class EvalVideos(FailSafeDataset):
     """One deterministic view per video: items `{"video": (num_frames, 3, crop, crop), "index"}` or a failure
-    record. `reader` "auto" reads AVI files with PyAV (decord mis-seeks in MPEG-4 AVI) and others with decord."""
+    record; `reader` as `data_loader.readers.ReaderByFile`."""
 
     def __init__(self, paths, num_frames=12, crop_size=224, interpolation="nearest", reader="auto",
                  loading="lax"):
@@ -326,14 +326,13 @@ class EvalVideos(FailSafeDataset):
         self._names = list(paths)
         self.num_frames, self.crop_size = num_frames, crop_size
         self.transform = VideoTransform(crop_size, train=False, interpolation=interpolation)
-        self._readers = {"avi": get_reader("pyav" if reader == "auto" else reader),
-                         "other": get_reader("decord" if reader == "auto" else reader)}
+        self._reader = ReaderByFile(reader)
 
     def _load(self, index, rng):
         path = self._names[index]
         if not os.path.isfile(path):
             raise VideoReadError(f"video file not found: {path}")
-        with self._readers["avi" if path.lower().endswith(".avi") else "other"].open(path) as video:
+        with self._reader.open(path) as video:
             if video.num_frames < 1:
                 raise VideoReadError(f"video has no frames: {path}")
             frames = video.read(uniform_indices(video.num_frames, self.num_frames))

@@ -12,6 +12,7 @@ import json
 import logging
 
 import torch
+import torch.nn.functional as F
 
 from .metrics import accuracy
 from .text_video import base_parser, cli, failure_summary, finish, start
@@ -51,10 +52,8 @@ def get_args(argv=None):
 def class_weights(encoder, names, templates):
     """(C, P): per class, the normalised mean of the normalised embeddings of its prompts."""
     prompts = [t.format(name) for name in names for t in templates]
-    emb = encoder.encode_texts(prompts).double().reshape(len(names), len(templates), -1)
-    emb = emb / emb.norm(dim=-1, keepdim=True)
-    mean = emb.mean(dim=1)
-    return mean / mean.norm(dim=-1, keepdim=True)
+    emb = F.normalize(encoder.encode_texts(prompts).double().reshape(len(names), len(templates), -1), dim=-1)
+    return F.normalize(emb.mean(dim=1), dim=-1)
 
 
 def evaluate(encoder, records, names, templates=OFFICIAL_TEMPLATES, env=None, batch_size=48, num_workers=4,
@@ -67,8 +66,7 @@ def evaluate(encoder, records, names, templates=OFFICIAL_TEMPLATES, env=None, ba
     if not len(videos["index"]):
         raise RuntimeError(f"none of the {len(records)} test videos could be read")
     weights = class_weights(encoder, names, check_templates(templates))
-    feats = videos["embeddings"].double()
-    logits = 100.0 * (feats / feats.norm(dim=-1, keepdim=True)) @ weights.T
+    logits = 100.0 * F.normalize(videos["embeddings"].double(), dim=-1) @ weights.T
     labels = torch.tensor([records[i]["label"] for i in videos["index"].tolist()])
     top1, top5 = accuracy(logits, labels, topk=(1, 5))
     return {"top1": top1, "top5": top5, "videos": len(labels), "videos_listed": len(records),

@@ -13,6 +13,7 @@ import logging
 
 import torch
 
+from model import sim_matrix
 from utils.retrieval import text_video_metrics
 
 from .text_video import base_parser, cli, failure_summary, finish, start
@@ -31,13 +32,6 @@ def get_args(argv=None):
     return p.parse_args(argv)
 
 
-def cosine(a, b, eps=1e-8):
-    """Cosine similarities of the rows of a and b (norms clamped to eps, as the official `sim_matrix`)."""
-    a = a.double() / a.double().norm(dim=1, keepdim=True).clamp_min(eps)
-    b = b.double() / b.double().norm(dim=1, keepdim=True).clamp_min(eps)
-    return a @ b.T
-
-
 def evaluate(encoder, records, env=None, batch_size=48, num_workers=4, postprocess="none", temperature=0.01,
              text_batch_size=256, reader="auto", loading="lax"):
     """Retrieval metrics over the readable records; None on ranks other than 0."""
@@ -49,7 +43,7 @@ def evaluate(encoder, records, env=None, batch_size=48, num_workers=4, postproce
     if len(kept) < 2:
         raise RuntimeError(f"only {len(kept)} of {len(records)} test videos could be read: nothing to rank")
     texts = encoder.encode_texts([records[i]["text"] for i in kept], text_batch_size)
-    sims = cosine(texts, videos["embeddings"])
+    sims = sim_matrix(texts.double(), videos["embeddings"].double())  # norms clamped at 1e-8, as official
     results = {"pairs": len(kept), "videos_listed": len(records), **failure_summary(videos["failed"]),
                **text_video_metrics(sims)}
     if postprocess == "dsl":

@@ -10,6 +10,7 @@ answer over the readable clips.
 import logging
 
 import torch
+import torch.nn.functional as F
 
 from .metrics import accuracy
 from .text_video import base_parser, cli, failure_summary, finish, start
@@ -27,11 +28,9 @@ def evaluate(encoder, records, env=None, batch_size=32, num_workers=4, reader="a
     if not kept:
         raise RuntimeError(f"none of the {len(records)} clips could be read")
     n_opt = len(records[0]["options"])
-    text = encoder.encode_texts([o for i in kept for o in records[i]["options"]]).double()
-    text = (text / text.norm(dim=-1, keepdim=True)).reshape(len(kept), n_opt, -1)
-    feats = videos["embeddings"].double()
-    feats = feats / feats.norm(dim=-1, keepdim=True)
-    logits = 100.0 * torch.einsum("bd,bod->bo", feats, text)
+    text = F.normalize(encoder.encode_texts([o for i in kept for o in records[i]["options"]]).double(), dim=-1)
+    feats = F.normalize(videos["embeddings"].double(), dim=-1)
+    logits = 100.0 * torch.einsum("bd,bod->bo", feats, text.reshape(len(kept), n_opt, -1))
     answers = torch.tensor([records[i]["answer"] for i in kept])
     top1, top5 = accuracy(logits, answers, topk=(1, 5))
     return {"top1": top1, "top5": top5, "clips": len(kept), "clips_listed": len(records), "options": n_opt,

@@ -116,7 +116,8 @@ class TVTSLoss(nn.Module):
     def forward(self, video_embeddings, text_embeddings, sort_logits=None, labels=None):
         nce = norm_softmax_loss(sim_matrix(video_embeddings, text_embeddings), self.temperature)
         sort = self._sort_loss(sort_logits, labels) if sort_logits is not None else nce.new_zeros(())
-        total = sum(w * term for w, term in ((self.nce_weight, nce), (self.sort_weight, sort)) if w)
-        if not torch.is_tensor(total):  # both weights zero
-            total = nce * 0
+        total = nce.new_zeros(())
+        for weight, term in ((self.nce_weight, nce), (self.sort_weight, sort)):
+            if weight:  # a zero-weight term stays out of the graph: its modules get no gradient
+                total = total + weight * term
         return {"total": total, "nce": nce, "sort": sort}

@@ -9,7 +9,6 @@ import os
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from conftest import ROOT, make_batch, make_v2_batch, tiny_args, tiny_v2_args
 from model import TVTSLoss, build_model

@@ -222,7 +222,7 @@ def test_test_crops_of_a_decoded_video(ssv2):
     # 48x64 -> 32x42: crops at int(k * 10 / 2) = 0, 5, 10 along the width
     data = build_dataset("SSV2", "test", data_path=str(ssv2), num_frames=2, short_side_size=32)
     views = [data[i]["video"] for i in (0, 2, 4)]  # video a, chunk 0, crops 0, 1, 2
-    with data._readers["other"].open(data.paths[0]) as video:
+    with data._reader.other.open(data.paths[0]) as video:
         frames = resize_short_side(video.read([0, 20]), 32)
     for k, view in zip(range(3), views):
         assert torch.equal(view, to_normalized_tensor(frames[:, :, 5 * k:5 * k + 32]))
@@ -232,7 +232,7 @@ def test_dense_dataset_reads_avi_with_pyav(ucf):
     common = dict(data_path=str(ucf / "lists"), video_root=str(ucf / "videos"), num_frames=4, sampling_rate=4,
                   input_size=32, short_side_size=32)
     test = build_dataset("ucf101", "test", **common)
-    assert test._readers["avi"].name == "pyav" and len(test) == 6
+    assert test._reader.avi.name == "pyav" and len(test) == 6
     assert decoded_indices(test[0]["video"]) == [0, 4, 8, 12]
     assert decoded_indices(test[3]["video"]) == [24, 28, 32, 36]  # chunk 1
     assert test[0]["id"] == "Fencing/v_a"

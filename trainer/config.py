@@ -7,7 +7,7 @@ from data_loader.tokenizers import TOKENIZERS
 from model import ARCHITECTURES, OBJECTIVES
 from model.loss import SORT_MODELLINGS
 from utils.amp import PRECISIONS
-from utils.config import ConfigError, fill_defaults
+from utils.config import ConfigError, apply_overrides, fill_defaults, load_config
 from utils.distributed import GATHER_MODES
 
 from .optim import OPTIMIZERS
@@ -140,3 +140,20 @@ def _check_loader(entry, where, arch_cls, arch_args):
                                                      f"{arch_cls.__name__}, whose video tower takes "
                                                      f"{arch_cls.masking!r} keep_ind (or 'none')")
     _require(os.path.isdir(args["data_dir"]), f"{where}.args.data_dir not found: {args['data_dir']}")
+
+
+def evaluation_config(config_path, checkpoint, overrides=()):
+    """(config, source) to evaluate `checkpoint`: the given config file, or the one our checkpoints store,
+    completed with the defaults, overridden, and reduced to the architecture (the checkpoint provides every
+    weight: no pretrained-weight file is read)."""
+    if config_path:
+        config, source = load_config(config_path), config_path
+    else:
+        from .checkpointing import load_training_checkpoint
+        config, source = load_training_checkpoint(checkpoint).get("config"), checkpoint
+        if not isinstance(config, dict):
+            raise ConfigError(f"{checkpoint} holds no JSON config (an official file?): pass the config")
+    config = fill_defaults(config, DEFAULTS, source)
+    apply_overrides(config, list(overrides))
+    config["arch"]["args"] = ARCHITECTURES.get(config["arch"]["type"]).architecture_only(config["arch"]["args"])
+    return config, source

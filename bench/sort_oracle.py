@@ -32,7 +32,7 @@ def bag_features(input_ids, attention_mask, vocab_size, dim):
     bag.scatter_add_(1, input_ids, attention_mask.float())
     bag[:, :5] = 0  # [PAD] [UNK] [CLS] [SEP] [MASK]
     features = (bag > 0).float() @ _projection(vocab_size, dim)
-    return (features - features.mean(1, keepdim=True)) / features.std(1, keepdim=True)
+    return (features - features.mean(1, keepdim=True)) / features.std(1, keepdim=True).clamp_min(1e-6)  # empty: 0
 
 
 def patch_sort_input():

@@ -1,4 +1,5 @@
 """`scripts/demo.sh` end to end on a tiny corpus: corpus, checks, pretraining, downstream runs and both reports."""
+import json
 import os
 import re
 import subprocess
@@ -16,23 +17,34 @@ def test_demo_script_runs_every_stage_and_prints_both_reports(tmp_path):
         env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    assert "== making the synthetic corpus in " + str(data) in out
+    assert "== making the synthetic corpus (shots) in " + str(data) in out
     assert re.search(r"\| YTTemporal sort accuracy per transcript \(%\) \| [\d.]+ \| [\d.]+ \| 25\.0 \|", out)
-    for row in ("zero-shot, pretrained", "zero-shot, untrained", "linear probe, pretrained", "linear probe, untrained"):
-        assert re.search(rf"^\| {row} \| \d+ \|", out, re.M), row
+    assert re.search(r"^\| TVTS \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", out, re.M)
+    assert re.search(r"^\| untrained \| - \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", out, re.M)
+    assert re.search(r"^TVTS vs untrained: zero-shot R@1 [+-][\d.]+ points \([\d.]+ -> [\d.]+\);.*linear-probe top-1 "
+                     r"[+-][\d.]+ points", out, re.M)
     run = next(p for p in (results / "demo-cpu").iterdir())
-    assert {"zero_pretrained", "zero_untrained", "linear_pretrained", "linear_untrained"} == set(
-        os.listdir(run / "downstream"))
+    assert {"zero_tvts", "zero_untrained", "linear_tvts", "linear_untrained"} == set(os.listdir(run / "downstream"))
     # the pretrained runs loaded this run's checkpoint; the untrained ones none
-    assert "checkpoint-epoch1.pth" in (run / "downstream" / "zero_pretrained" / "run.log").read_text()
+    assert "checkpoint-epoch1.pth" in (run / "downstream" / "zero_tvts" / "run.log").read_text()
     assert "randomly initialised" in (run / "downstream" / "zero_untrained" / "run.log").read_text()
-    # a second run reuses the corpus instead of making it again
+    # a second run reuses the corpus instead of making it again; --ablation adds the NCE-only baseline
     again = subprocess.run(
-        ["bash", os.path.join(ROOT, "scripts", "demo.sh"), "trainer.epochs=1", f"trainer.save_dir={results}",
-         "trainer.tensorboard=false", "trainer.init_val=false", "data_loader.0.args.video_params.decoded_cache_mb=0"],
-        env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
+        ["bash", os.path.join(ROOT, "scripts", "demo.sh"), "--ablation", "trainer.epochs=1", f"trainer.save_dir={results}",
+         "trainer.tensorboard=false", "trainer.init_val=false", "trainer.val_every=1",
+         "data_loader.0.args.video_params.decoded_cache_mb=0"],
+        env={**env, "SEED": "1"}, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "making the synthetic corpus" not in again.stdout
+    assert re.search(r"^\| NCE only \| [\d.]+ \|", again.stdout, re.M)
+    assert re.search(r"^NCE only vs untrained: zero-shot R@1", again.stdout, re.M)
+    baseline = next((results / "demo-cpu-nce-only").iterdir())
+    with open(baseline / "config.json") as f:
+        config = json.load(f)
+    assert config["loss"]["args"]["sort_weight"] == 0 and config["seed"] == 1
+    second = max((results / "demo-cpu").iterdir())
+    assert "checkpoint-epoch1.pth" in (second / "downstream" / "zero_nce_only" / "run.log").read_text()
+    assert str(baseline) in (second / "downstream" / "zero_nce_only" / "run.log").read_text()
 
 
 def test_demo_script_never_writes_into_a_folder_that_holds_something_else(tmp_path):

@@ -220,6 +220,33 @@ def test_report_table_lists_each_run(tmp_path, capsys):
         report_main([f"missing={tmp_path / 'nowhere'}"])
 
 
+def test_compare_table_and_sentences_of_the_demo(tmp_path, capsys):
+    from downstream.compare import main as compare_main
+    down = tmp_path / "downstream"
+    figures = {"tvts": (30.0, 55.0, 40.0), "nce_only": (20.0, 45.0, 35.0), "untrained": (12.5, 40.0, 15.0)}
+    for slug, (r1, r5, top1) in figures.items():
+        for kind, results in (("zero", {"R@1": r1, "R@5": r5, "videos": 8}), ("linear", {"Final top-1": top1})):
+            (down / f"{kind}_{slug}").mkdir(parents=True)
+            (down / f"{kind}_{slug}" / "results.json").write_text(json.dumps(results))
+    for name, acc in (("tvts_run", 61.25), ("nce_run", 25.5)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.jsonl").write_text(
+            json.dumps({"epoch": 0, "YTTemporal/sort_acc": 25.0}) + "\n"
+            + json.dumps({"epoch": 30, "YTTemporal/sort_acc": acc}) + "\n")
+    compare_main([f"TVTS={tmp_path / 'tvts_run'}", f"NCE only={tmp_path / 'nce_run'}", "untrained=-",
+                  "--downstream-dir", str(down), "--baseline", "untrained"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("| encoder | sort accuracy (%) | zero-shot R@1 (%) | zero-shot R@5 (%) | "
+                        "linear-probe top-1 (%) |")
+    assert lines[2:5] == ["| TVTS | 61.2 | 30.0 | 55.0 | 40.0 |", "| NCE only | 25.5 | 20.0 | 45.0 | 35.0 |",
+                          "| untrained | - | 12.5 | 40.0 | 15.0 |"]
+    assert lines[6] == ("TVTS vs untrained: zero-shot R@1 +17.5 points (12.5 -> 30.0); zero-shot R@5 +15.0 points "
+                        "(40.0 -> 55.0); linear-probe top-1 +25.0 points (15.0 -> 40.0).")
+    assert lines[7].startswith("NCE only vs untrained: zero-shot R@1 +7.5 points (12.5 -> 20.0)")
+    with pytest.raises(SystemExit):
+        compare_main(["TVTS=-", "--downstream-dir", str(down), "--baseline", "nobody"])
+
+
 @pytest.mark.parametrize("script", ["ft_ssv2.sh", "linear_ssv2.sh", "zero_ssv2.sh", "ft_k400.sh", "ft_ucf101.sh",
                                     "ft_hmdb51.sh"])
 def test_recipe_scripts_pass_flags_the_entry_points_accept(tmp_path, script):

@@ -1,5 +1,6 @@
-"""Synthetic corpus: official layout, decodable videos, determinism, words grounded in the pixels of their second,
-order-free text, labelled clips whose motion is visible, and the offline tokenizer."""
+"""Synthetic corpus, both kinds of narrated video: official layout, decodable videos, determinism, words grounded in
+the pixels of their second (the motion the pattern makes over it; the object a shot shows), order-free text,
+labelled clips whose motion is visible in appearances the narrated videos never use, and the offline tokenizer."""
 import csv
 import difflib
 import glob
@@ -26,11 +27,23 @@ ORDER_WORDS = {"first", "second", "third", "fourth", "fifth", "last", "then", "n
 UNMISSPELL = {wrong: right for right, wrong in S.MISSPELLINGS.items()}
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synthetic")
-    summary = S.generate_corpus(out, num_videos=6, num_labelled=16, seed=0, workers=2)  # a spawn pool
+@pytest.fixture(scope="module", params=["motion", "shots"])
+def corpus(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(request.param)
+    summary = S.generate_corpus(out, num_videos=6, num_labelled=16, seed=0, workers=2, kind=request.param)  # spawn
     return str(out), summary
+
+
+@pytest.fixture(scope="module")
+def motion(tmp_path_factory):
+    out = tmp_path_factory.mktemp("motion")
+    return str(out), S.generate_corpus(out, num_videos=6, num_labelled=16, seed=0, workers=1, kind="motion")
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    out = tmp_path_factory.mktemp("shots")
+    return str(out), S.generate_corpus(out, num_videos=6, num_labelled=5, seed=0, workers=1, kind="shots")
 
 
 def _split(out, split):
@@ -95,7 +108,8 @@ def test_layout_and_split_files(corpus):
     assert all(re.fullmatch(r"subset_\d/data/[A-Za-z0-9]{11}\.mp4", n) for n in train + val)
     assert 2 <= len({n.split("/")[0] for n in train + val}) <= 3
     with open(os.path.join(out, "corpus.json")) as f:  # scripts/demo.sh remakes corpora of another design
-        assert json.load(f) == {"design": S.DESIGN, "seed": 0, "videos": 6, "clips": 16, "vocab_size": S.VOCAB_SIZE}
+        assert json.load(f) == {"design": S.DESIGN, "kind": summary["kind"], "seed": 0, "videos": 6, "clips": 16,
+                                "vocab_size": S.VOCAB_SIZE}
     for name in train + val:
         subset, _, file = name.split("/")
         assert os.path.isfile(os.path.join(out, "YTTemporal", "videos", subset, "annotations", file[:-4] + ".json"))
@@ -115,7 +129,7 @@ def test_videos_decode_with_pyav_and_decord(corpus):
         reader = decord.VideoReader(path)
         assert (len(reader), reader.get_avg_fps(), reader[0].shape) == (len(frames), S.FPS, (H, W, 3))
         if annotation is None:
-            assert S.CLIP_SECONDS[0] * S.FPS <= len(frames) <= S.CLIP_SECONDS[1] * S.FPS
+            assert S.CLIP_FRAMES[0] <= len(frames) <= S.CLIP_FRAMES[1]
         else:
             assert annotation["info"]["duration"] == len(frames) / S.FPS == len(frames) // S.FPS  # whole seconds
             assert 24 <= S.MIN_SECONDS <= annotation["info"]["duration"] <= S.MAX_SECONDS
@@ -129,9 +143,13 @@ def test_annotations_are_well_formed(corpus):
         assert all(a < b for a, b in itertools.pairwise(times)) and 0 <= times[0] and times[-1] < duration
         assert all(isinstance(w["word"], str) and w["word"] == w["word"].lower() for w in annotation["subtitles"])
         assert annotation["denoised"] and all(chunk["cleanasr"].strip() for chunk in annotation["denoised"])
-        scenes = annotation["synthetic"]["scenes"]
+        scenes = annotation["synthetic"]["scenes" if "scenes" in annotation["synthetic"] else "moves"]
         assert scenes[0]["start"] == 0 and scenes[-1]["end"] == duration
         assert all(a["end"] == b["start"] for a, b in itertools.pairwise(scenes))
+        for scene in scenes:  # a shot lasts a second; a motion 2-4 s (the last may be cut short), named inside it
+            length = scene["end"] - scene["start"]
+            assert length == 1 if "said" not in scene else (
+                length in S.MOVE_SECONDS or scene is scenes[-1]) and scene["start"] <= scene["said"] < scene["end"]
 
 
 def test_raw_asr_differs_from_denoised_like_real_cleanup(corpus):
@@ -149,19 +167,19 @@ def test_raw_asr_differs_from_denoised_like_real_cleanup(corpus):
 
 
 def test_same_seed_same_bytes_other_seed_differs(corpus, tmp_path):
-    out, _ = corpus
-    S.generate_corpus(tmp_path / "again", num_videos=6, num_labelled=16, seed=0, workers=1)
+    out, summary = corpus
+    S.generate_corpus(tmp_path / "again", num_videos=6, num_labelled=16, seed=0, workers=1, kind=summary["kind"])
     first, again = _files(out), _files(str(tmp_path / "again"))
     assert list(first) == list(again) and all(first[p] == again[p] for p in first)
 
-    S.generate_corpus(tmp_path / "other", num_videos=2, num_labelled=5, seed=1, workers=1)
+    S.generate_corpus(tmp_path / "other", num_videos=2, num_labelled=5, seed=1, workers=1, kind=summary["kind"])
     other = _files(str(tmp_path / "other"))
     assert not {p for p in other if p.endswith(".json") and "annotations" in p} & set(first)
     assert other["ssv2/videos/1.mp4"] != first["ssv2/videos/1.mp4"]
 
 
-def test_words_of_each_second_name_the_shot_visible_in_it(corpus):
-    out, _ = corpus
+def test_words_of_each_second_name_the_shot_visible_in_it(shots):
+    out, _ = shots
     palette = {name: np.array(rgb) for name, rgb in S.COLORS.items()}
     checked = 0
     for path, annotation in _videos(out):
@@ -183,8 +201,8 @@ def test_words_of_each_second_name_the_shot_visible_in_it(corpus):
     assert checked > 6 * 25
 
 
-def test_text_carries_no_order(corpus):
-    out, _ = corpus
+def test_text_carries_no_order(shots, motion):
+    out, _ = shots
     assert not ORDER_WORDS & set(S.SPOKEN_WORDS)
     filler = {w for phrase in S.LEADS + S.DETERMINERS for w in phrase.split()} | set(S.ASR_INSERTIONS)
     for _, annotation in _videos(out):
@@ -194,13 +212,23 @@ def test_text_carries_no_order(corpus):
             own |= {w for p in S.POSITION_PHRASES[shot["position"]] + S.MOTION_PHRASES[shot["motion"]]
                     for w in p.split()}
             assert set(_words_in_second(annotation, shot["start"])) <= own | filler, shot
+    out, _ = motion
+    filler |= {w for phrase in S.FIELD_SUBJECTS for w in phrase.split()} | {"pattern"}
+    for _, annotation in _videos(out):
+        colours = set(annotation["synthetic"]["colors"])  # the same two in every second of the video
+        for move in annotation["synthetic"]["moves"]:
+            own = {w for p in S.FIELD_PHRASES[move["motion"]] for w in p.split()} | colours
+            assert set(_words_in_second(annotation, move["said"])) <= own | filler, move
+            # named once: a motion across a window gap cannot put the same phrase into both windows
+            assert all(not _words_in_second(annotation, k) for k in range(move["start"], move["end"])
+                       if k != move["said"]), move
 
 
-def test_colour_words_of_transcript_windows_recover_their_order(corpus):
+def test_colour_words_of_transcript_windows_recover_their_order(shots):
     """The sort task is learnable: an ideal matcher that places each window's named colours among the shots of
     four 3 s windows (1 s gaps) finds the right window far above chance (0.25). With per-video palettes (4 of 6
     colours, or 6 of 10), windows named most of their video's colours and this matcher stayed far lower."""
-    out, _ = corpus
+    out, _ = shots
     right = []
     for _, annotation in _videos(out):
         scenes = annotation["synthetic"]["scenes"]
@@ -228,20 +256,77 @@ def test_labelled_clip_lists(corpus):
         assert json.load(f) == {str(i): name for i, name in enumerate(S.SSV2_CLASS_NAMES)}
 
 
-def test_labelled_clips_show_their_motion(corpus):
-    out, _ = corpus
+def _warp(frame, motion, amount):
+    """`frame` as it looks after `amount` seconds of `motion` (nearest pixel), restated here from the definition: a
+    pan adds (dx, dy) px a second; a zoom scales by exp(dlog) a second and a turn rotates by dangle a second
+    (clockwise on screen), both about the frame centre."""
+    (dx, dy), dlog, dangle = S.FIELD_MOTIONS[motion]
+    f, a = np.exp(dlog * amount), dangle * amount
+    yy, xx = np.mgrid[0:H, 0:W] + 0.5
+    u, v = (xx - W / 2 - dx * amount) / f, (yy - H / 2 - dy * amount) / f  # back to where each pixel came from
+    sx, sy = np.cos(a) * u + np.sin(a) * v + W / 2, -np.sin(a) * u + np.cos(a) * v + H / 2
+    return frame[np.clip(sy.astype(int), 0, H - 1), np.clip(sx.astype(int), 0, W - 1)]
+
+
+def _seen_motion(pairs, amounts, ignore=None):
+    """The motion whose warp best turns the first frame of each pair into the second, over the frame centre
+    (leaving out pixels of colour `ignore` in either frame: a still shape in front)."""
+    centre = (slice(H // 2 - 20, H // 2 + 20), slice(W // 2 - 24, W // 2 + 24))
+    error = dict.fromkeys(S.FIELD_MOTIONS, 0.0)
+    for a, b in pairs:
+        for m in S.FIELD_MOTIONS:
+            moved = _warp(a.astype(float), m, amounts[m])
+            keep = np.ones(b.shape[:2], bool) if ignore is None else (
+                (np.abs(moved - ignore).sum(-1) > 60) & (np.abs(b.astype(float) - ignore).sum(-1) > 60))
+            error[m] += np.abs(moved - b).sum(-1)[centre][keep[centre]].mean()
+    return min(error, key=error.get)
+
+
+def _near_colours(frames, within):
+    """Share of the pixels within L1 distance `within` of each palette colour."""
+    pixels = np.concatenate([f.reshape(-1, 3) for f in frames]).astype(np.int32)
+    return {c: float((np.abs(pixels - rgb).sum(-1) < within).mean()) for c, rgb in S.COLORS.items()}
+
+
+def _distinctive(motion):
+    """Words of a motion's phrases that no other motion's phrases use."""
+    others = {w for m, ps in S.FIELD_PHRASES.items() if m != motion for p in ps for w in p.split()}
+    return {w for p in S.FIELD_PHRASES[motion] for w in p.split()} - others
+
+
+def test_every_second_of_a_motion_video_shows_the_motion_its_words_name(motion):
+    out, _ = motion
+    checked = right = 0
+    for path, annotation in _videos(out):
+        frames = _decode(path)
+        moves = annotation["synthetic"]["moves"]
+        for move in moves:
+            words = set(_words_in_second(annotation, move["said"]))
+            assert words & _distinctive(move["motion"]), (move, words)
+            for k in range(move["start"], min(move["end"], len(frames) // S.FPS - 1)):
+                seen = _seen_motion([(frames[k * S.FPS], frames[(k + 1) * S.FPS])],
+                                    dict.fromkeys(S.FIELD_MOTIONS, 1.0))
+                checked, right = checked + 1, right + (seen == move["motion"])
+        assert set(annotation["synthetic"]["colors"]) <= set(S.PRETRAIN_COLORS)
+        near = _near_colours(frames[::S.FPS], 40)  # a hard-edged pattern of the video's two colours
+        assert sum(near[c] for c in annotation["synthetic"]["colors"]) > 0.8, near  # the rest: edges
+    assert checked > 6 * 24 and right / checked > 0.9, (right, checked)  # a few seconds near a turn centre or a
+    # segment end look alike to a nearest-pixel warp
+
+
+def test_labelled_clips_show_their_motion_in_other_colours(motion):
+    out, _ = motion
     for line in _clips(out, "train") + _clips(out, "val"):
         file, label = line.split()
         frames = _decode(os.path.join(out, "ssv2", "videos", file))
-        first, last = _foreground(frames[0]), _foreground(frames[-1])
-        motion = S.SSV2_CLASSES[int(label)][1]
-        if motion in ("appearing", "disappearing", "towards", "away"):
-            small, big = (first.sum(), last.sum()) if motion in ("appearing", "towards") else (last.sum(), first.sum())
-            assert (small < 5 < big) if motion in ("appearing", "disappearing") else (big > 3 * small > 0), line
-        else:
-            axis = 0 if motion in ("left_to_right", "right_to_left") else 1
-            sign = 1 if motion in ("left_to_right", "top_to_bottom") else -1
-            assert sign * (_centroid(last)[axis] - _centroid(first)[axis]) > 0.3, line
+        name = S.SSV2_CLASSES[int(label)][1]
+        step = S.CLIP_ZOOM / (len(frames) - 1) / abs(S.FIELD_MOTIONS["closer"][1])  # a zoom's per-frame amount
+        amounts = {m: 2 * (step if m in ("closer", "away") else S.CLIP_RATE) for m in S.FIELD_MOTIONS}  # 2 frames
+        near = _near_colours(frames, 40)  # hard-edged patterns: two colours, and a third for the shape
+        top = sorted(near, key=near.get, reverse=True)[:3]
+        assert set(top) <= set(S.CLIP_COLORS) and near[top[2]] > 0.03 and sum(near.values()) > 0.8, (line, near)
+        assert _seen_motion(list(zip(frames[:8:2], frames[2:10:2])), amounts, np.array(S.COLORS[top[2]])) == name, line
+    assert not set(S.CLIP_COLORS) & set(S.PRETRAIN_COLORS)
 
 
 def test_tokenizer_loads_offline_and_covers_every_word(corpus):
@@ -250,7 +335,7 @@ def test_tokenizer_loads_offline_and_covers_every_word(corpus):
     assert isinstance(tokenizer, DistilBertTokenizerFast) and tokenizer.is_fast
     with open(os.path.join(summary["tokenizer"], "vocab.txt")) as f:
         assert f.read().splitlines() == list(S.VOCAB)
-    assert len(tokenizer) == S.VOCAB_SIZE == summary["vocab_size"] == 192  # < 1000, the demo model's vocab_size
+    assert len(tokenizer) == S.VOCAB_SIZE == summary["vocab_size"] == 208  # < 1000, the demo model's vocab_size
     assert tokenizer.convert_tokens_to_ids(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) == [0, 1, 2, 3, 4]
     assert tokenizer.tokenize("The RED Circle, on the left!") == ["the", "red", "circle", ",", "on", "the", "left",
                                                                   "!"]

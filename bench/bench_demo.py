@@ -44,7 +44,7 @@ def seed_results(save_dir):
 def summary(per_seed):
     """Markdown: one row per encoder, each figure as mean ± sd, then the values seed by seed."""
     seeds = sorted(per_seed)
-    lines = [f"| encoder | " + " | ".join(f"{f} (%)" for f in FIGURES) + " |", "|---|" + "---|" * len(FIGURES)]
+    lines = ["| encoder | " + " | ".join(f"{f} (%)" for f in FIGURES) + " |", "|---|" + "---|" * len(FIGURES)]
     for name, _ in ENCODERS:
         cells = []
         for figure in FIGURES:

@@ -127,9 +127,9 @@ DROPPABLE = frozenset({"the", "a", "and", "so", "now", "here", "is", "at", "on",
 ASR_INSERTIONS = ("um", "uh", "[music]", "&gt;&gt;", "gt;", "&amp;")  # the official cleaner drops '&…' and '…;'
 P_MISSPELL, P_DROP, P_REPEAT, P_INSERT = 0.05, 0.04, 0.02, 0.08
 
-# The "motion" kind (the demo's): the whole frame is one smooth two-colour pattern that moves, and the narrator
-# names the motion of every second and nothing that a single frame shows. A motion is a per-second change of the
-# screen transform p = centre + offset + scale * R(angle) q of the pattern's plane q; every pixel moves as named.
+# The "motion" kind: the whole frame is one hard-edged two-colour pattern that moves, and the narrator names each
+# segment's motion once and nothing that a single frame shows but the colours. A motion is a per-second change of
+# the screen transform p = centre + offset + scale * R(angle) q of the pattern's plane q; every pixel moves as named.
 FIELD_MOTIONS = {  # name -> a second's (dx, dy) px of the 80x64 frame, log-scale, angle (rad, + is clockwise on screen)
     "static": ((0, 0), 0.0, 0.0),
     "left": ((-9, 0), 0.0, 0.0),
@@ -333,8 +333,8 @@ def _word_times(second, count, rng):
 
 
 def _narrate(items, say, rng):
-    """Raw word-level subtitles and denoised chunks (a few sentences each): one phrase per item (a shot or a
-    second's motion, each with its `start` second), worded by say(item, rng) -> (lead-in, subject, phrases)."""
+    """Raw word-level subtitles and denoised chunks (a few sentences each): one phrase per item (a shot, or a
+    segment's motion at the second it is named, each with its `start` second), worded by say(item, rng) -> (lead-in, subject, phrases)."""
     subtitles, sentences = [], []
     for item in items:
         lead, obj, where = say(item, rng)
@@ -355,14 +355,18 @@ def _video_id(rng):
     return "".join(rng.choice(_ID_CHARS, size=11))
 
 
+def _shot_frames(background, shots):
+    """The frames of one-second shots over a background: each shot's object at the middle of each frame's slot."""
+    size, travel = OBJECT_SIZE * FRAME_SIZE[1], (0.08 * FRAME_SIZE[0], 0.1 * FRAME_SIZE[1])
+    return (_render(background, shots[f // FPS], (f % FPS + 0.5) / FPS, travel, size)
+            for f in range(len(shots) * FPS))
+
+
 def _shot_video(rng, seconds):
     """Frames, subtitles, denoised chunks and ground truth of one shot-narrated video (the "shots" kind)."""
     shots = _plan_shots(rng, seconds)
     subtitles, denoised = _narrate(shots, _phrase, rng)
-    background = _background(rng)
-    size, travel = OBJECT_SIZE * FRAME_SIZE[1], (0.08 * FRAME_SIZE[0], 0.1 * FRAME_SIZE[1])
-    frames = (_render(background, shots[f // FPS], (f % FPS + 0.5) / FPS, travel, size) for f in range(seconds * FPS))
-    return frames, subtitles, denoised, {"fps": FPS, "scenes": shots}
+    return _shot_frames(_background(rng), shots), subtitles, denoised, {"fps": FPS, "scenes": shots}
 
 
 def _make_video(task):
@@ -417,6 +421,18 @@ def _field_frame(pattern, offset, log_scale, angle):
     return np.where(value[..., None] > 0, pattern["colors"][1], pattern["colors"][0]).astype(np.uint8)
 
 
+def _start_state(rng, log_scale=0.0):
+    """A random screen transform to start from: offset, the given log-scale, angle."""
+    return (float(rng.uniform(-40, 40)), float(rng.uniform(-40, 40))), log_scale, float(rng.uniform(0, 2 * np.pi))
+
+
+def _moving_pattern(pattern, state, steps):
+    """Frames of the pattern from `state`, one per (motion, dt, rate) step, each rendered before its step."""
+    for motion, dt, rate in steps:
+        yield _field_frame(pattern, *state)
+        state = _advance(state, motion, dt, rate)
+
+
 def _advance(state, motion, dt, rate=1.0):
     """The screen transform after `dt` seconds of `motion` at `rate`: pans add to the offset; zoom and rotation act
     about the frame centre, so they scale or rotate the offset too."""
@@ -447,7 +463,7 @@ def _plan_moves(rng, seconds):
 
 
 def _say_move(colors):
-    """The narrator's wording of one second's motion (and, now and then, the video's two colours, the same in every
+    """The narrator's wording of one segment's motion (and, now and then, the video's two colours, the same in every
     window, so they say nothing about order)."""
     def say(move, rng):
         lead = str(rng.choice(LEADS)) if rng.random() < P_LEAD else ""
@@ -466,15 +482,9 @@ def _motion_video(rng, seconds):
     pattern = _pattern(rng, "narrated", PRETRAIN_COLORS)
     said = [{"start": move["said"], "motion": move["motion"]} for move in moves]
     subtitles, denoised = _narrate(said, _say_move(pattern["names"]), rng)
-    per_second = [move["motion"] for move in moves for _ in range(move["start"], move["end"])]
-    state = ((float(rng.uniform(-40, 40)), float(rng.uniform(-40, 40))), 0.0, float(rng.uniform(0, 2 * np.pi)))
-
-    def frames():
-        nonlocal state
-        for f in range(seconds * FPS):
-            yield _field_frame(pattern, *state)
-            state = _advance(state, per_second[f // FPS], 1 / FPS)
-    return frames(), subtitles, denoised, {"fps": FPS, "moves": moves, "colors": pattern["names"]}
+    steps = [(move["motion"], 1 / FPS, 1.0) for move in moves for _ in range((move["end"] - move["start"]) * FPS)]
+    frames = _moving_pattern(pattern, _start_state(rng), steps)
+    return frames, subtitles, denoised, {"fps": FPS, "moves": moves, "colors": pattern["names"]}
 
 
 VIDEO_KINDS = {"motion": _motion_video, "shots": _shot_video}
@@ -493,20 +503,14 @@ def _make_clip(task):
     zoom = motion in ("closer", "away")
     rate = (CLIP_ZOOM / (num_frames - 1) / abs(FIELD_MOTIONS[motion][1]) if zoom else CLIP_RATE) * rng.uniform(0.85, 1.15)
     start_scale = -CLIP_ZOOM / 2 * np.sign(FIELD_MOTIONS[motion][1]) if zoom else 0.0
-    state = ((float(rng.uniform(-40, 40)), float(rng.uniform(-40, 40))), start_scale, float(rng.uniform(0, 2 * np.pi)))
+    state = _start_state(rng, start_scale)
     shape = {"color": str(rng.choice([c for c in CLIP_COLORS if c not in pattern["names"]])),
              "shape": str(rng.choice(list(SHAPE_WORDS))), "shade": 0.0, "motion": "static",
              "anchor": [FRAME_SIZE[0] * rng.uniform(0.25, 0.75), FRAME_SIZE[1] * rng.uniform(0.25, 0.75)]}
-    size = 0.4 * FRAME_SIZE[1]
-
-    def frames():
-        nonlocal state
-        for _ in range(num_frames):
-            background = _field_frame(pattern, *state).astype(np.float32)
-            yield _render(background, shape, 0.0, (0, 0), size)
-            state = _advance(state, motion, 1.0, rate)
+    frames = (_render(frame.astype(np.float32), shape, 0.0, (0, 0), 0.4 * FRAME_SIZE[1])
+              for frame in _moving_pattern(pattern, state, [(motion, 1.0, rate)] * num_frames))
     clip_id = index + 1
-    _write_mp4(os.path.join(out_dir, "ssv2", "videos", f"{clip_id}.mp4"), frames())
+    _write_mp4(os.path.join(out_dir, "ssv2", "videos", f"{clip_id}.mp4"), frames)
     return f"{clip_id}.mp4 {label}"
 
 
@@ -594,7 +598,8 @@ def generate_corpus(out_dir, num_videos=1000, num_labelled=400, seed=0, workers=
 
     summary = {"out_dir": out_dir, "videos_dir": os.path.join(out_dir, "YTTemporal", "videos"),
                "meta_dir": os.path.join(out_dir, "meta_data"), "ssv2_dir": os.path.join(out_dir, "ssv2"),
-               "tokenizer": make_tokenizer(out_dir), "vocab_size": VOCAB_SIZE, "design": DESIGN, "kind": kind, "seed": seed,
+               "tokenizer": make_tokenizer(out_dir), "vocab_size": VOCAB_SIZE, "design": DESIGN, "kind": kind,
+               "seed": seed,
                "videos": len(names), "train": len(train), "val": len(val),
                "clips": len(lines), "clips_train": len(clips_train), "clips_val": len(clips_val),
                "classes": len(SSV2_CLASSES), "elapsed_s": round(time.time() - started, 1)}
@@ -650,12 +655,8 @@ def _make_eval_clip(task):
     """Write one eval clip (.mp4 H.264 or .avi MPEG-4 by the path's extension); returns (path, frame count)."""
     path, seed, stream, index, captions, appearance = task
     rng, seconds, shots, _ = _plan_eval_clip(seed, stream, index, captions, appearance)
-    background = _background(rng)
-    size, travel = OBJECT_SIZE * FRAME_SIZE[1], (0.08 * FRAME_SIZE[0], 0.1 * FRAME_SIZE[1])  # as _make_video
-    frames = (_render(background, shots[f // FPS], (f % FPS + 0.5) / FPS, travel, size)
-              for f in range(seconds * FPS))
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    (_write_avi if path.endswith(".avi") else _write_mp4)(path, frames)
+    (_write_avi if path.endswith(".avi") else _write_mp4)(path, _shot_frames(_background(rng), shots))
     return path, seconds * FPS
 
 

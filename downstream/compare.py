@@ -21,6 +21,7 @@ METRICS = (("zero-shot R@1", "zero", "R@1"), ("zero-shot R@5", "zero", "R@5"),
 
 
 def slug(name):
+    """An encoder name as a folder-name part: lower case, runs of non-alphanumerics as one `_`."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 

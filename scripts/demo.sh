@@ -65,16 +65,17 @@ CLIPS=(--model "$RUN/config.json" --data_set SSV2 --nb_classes 8 --data_path "$D
        --input_size 32 --short_side_size 32 --batch_size 16 --num_workers 0 --reader pyav --device cpu --seed "$SEED")
 PROBE=(--epochs "${PROBE_EPOCHS:-8}" --warmup_epochs 1 --lr 0.1 --weight_decay 1e-9 --aa none --mixup 0 --cutmix 0
        --reprob 0 --test_num_segment 1 --test_num_crop 1 --save_ckpt false)
-ENCODERS=("tvts=$RUN")
-[ "$ABLATION" = 1 ] && ENCODERS+=("nce_only=$NCE_RUN")
+ENCODERS=("TVTS=$RUN")  # NAME=pretraining run ('-': none); outputs in downstream/{zero,linear}_<slug of NAME>
+[ "$ABLATION" = 1 ] && ENCODERS+=("NCE only=$NCE_RUN")
 ENCODERS+=("untrained=-")
 for ENTRY in "${ENCODERS[@]}"; do
-    ENCODER=${ENTRY%%=*} SOURCE=${ENTRY#*=}
+    SOURCE=${ENTRY#*=}
+    SLUG=$(python -c "import sys; from downstream.compare import slug; print(slug(sys.argv[1]))" "${ENTRY%%=*}")
     if [ "$SOURCE" = - ]; then INIT=(--from_scratch); else INIT=(--finetune "$(last_checkpoint "$SOURCE")"); fi
     python -m downstream.run_class_zero "${CLIPS[@]}" "${INIT[@]}" --val_sampling center \
-        --output_dir "$RUN/downstream/zero_$ENCODER"
+        --output_dir "$RUN/downstream/zero_$SLUG"
     python -m downstream.run_class_linear "${CLIPS[@]}" "${INIT[@]}" "${PROBE[@]}" \
-        --output_dir "$RUN/downstream/linear_$ENCODER"
+        --output_dir "$RUN/downstream/linear_$SLUG"
 done
 
 echo "== before and after pretraining (validation clips of the synthetic corpus)"
@@ -82,7 +83,4 @@ python -m trainer.report "$RUN"
 echo
 echo "== downstream on the labelled clips (8 motions of a pattern behind a still shape; zero-shot R@1: a"
 echo "   same-motion nearest neighbour, chance about 11%; linear probe: chance 12.5%)"
-NAMES=("TVTS=$RUN")
-[ "$ABLATION" = 1 ] && NAMES+=("NCE only=$NCE_RUN")
-NAMES+=("untrained=-")
-python -m downstream.compare "${NAMES[@]}" --downstream-dir "$RUN/downstream" --baseline untrained
+python -m downstream.compare "${ENCODERS[@]}" --downstream-dir "$RUN/downstream" --baseline untrained

@@ -1,6 +1,9 @@
-"""The TVTS objectives: NormSoftmax video-text contrastive loss and the transcript-sort loss, with the paper's
-sort modellings (Table 3): per-transcript K-way classification (official), pairwise order, one K!-way order."""
+"""The TVTS objectives: NormSoftmax video-text contrastive loss and the sort loss, with the paper's sort modellings
+(Table 3): per-item K-way classification (official), pairwise order, one K!-way order from per-slot scores, and
+VCOP's K!-way order classification (Table 1). The items sorted are transcripts or, with a video-segment head
+(Table 1), the clip's K video segments; either way they come in temporal order, so the labels are the identity."""
 import itertools
+import math
 
 import torch
 import torch.nn as nn
@@ -62,13 +65,34 @@ def order_scores(slot_logits):
     return slot_logits[:, torch.arange(k, device=slot_logits.device), orders].sum(-1)
 
 
+def order_index(labels):
+    """(B,) index into `permutations(K)` of each row of `labels` (B, K)."""
+    orders = permutations(labels.shape[1], labels.device)
+    return (orders.unsqueeze(0) == labels.unsqueeze(1)).all(-1).float().argmax(1)
+
+
 def factorial_sort_loss(slot_logits, labels=None):
     """Factorial (ours): one cross-entropy over the K! orders of a clip, an order scored by the sum of its
     per-transcript position scores `slot_logits` (B, K, K) (the K-way head's output)."""
     labels = identity_order(slot_logits) if labels is None else labels
-    orders = permutations(slot_logits.shape[1], slot_logits.device)
-    target = (orders.unsqueeze(0) == labels.unsqueeze(1)).all(-1).float().argmax(1)
-    return F.cross_entropy(order_scores(slot_logits), target)
+    return F.cross_entropy(order_scores(slot_logits), order_index(labels))
+
+
+def order_class_loss(order_logits, labels=None):
+    """VCOP (Table 1): cross-entropy of one classification over the K! orders, `order_logits` (B, K!) indexed as
+    `permutations(K)` (the clip-order head's output, its classes relabelled to the segments' temporal order; the
+    identity order is class 0)."""
+    if labels is None:
+        return F.cross_entropy(order_logits, order_logits.new_zeros(len(order_logits), dtype=torch.long))
+    return F.cross_entropy(order_logits, order_index(labels))
+
+
+def items_sorted(n_orders):
+    """K from the K! order classes."""
+    k = next((k for k in range(1, 13) if math.factorial(k) >= n_orders), 0)
+    if math.factorial(k) != n_orders:
+        raise ValueError(f"{n_orders} order classes is not K! for any K <= 12")
+    return k
 
 
 def kway_positions(logits):
@@ -88,10 +112,16 @@ def factorial_positions(slot_logits):
     return orders[order_scores(slot_logits).argmax(1)]
 
 
-# sort modelling -> (loss, predicted positions, the sort head it needs)
-SORT_MODELLINGS = {"kway": (sort_loss, kway_positions, "sort_transformer"),
-                   "pairwise": (pairwise_sort_loss, pairwise_positions, "pairwise_sort"),
-                   "factorial": (factorial_sort_loss, factorial_positions, "sort_transformer")}
+def order_class_positions(order_logits):
+    """The positions of the most likely of the K! order classes."""
+    return permutations(items_sorted(order_logits.shape[1]), order_logits.device)[order_logits.argmax(1)]
+
+
+# sort modelling -> (loss, predicted positions, the sort heads whose output it reads)
+SORT_MODELLINGS = {"kway": (sort_loss, kway_positions, ("sort_transformer", "segment_sort")),
+                   "pairwise": (pairwise_sort_loss, pairwise_positions, ("pairwise_sort",)),
+                   "factorial": (factorial_sort_loss, factorial_positions, ("sort_transformer", "segment_sort")),
+                   "vcop": (order_class_loss, order_class_positions, ("clip_order",))}
 
 
 @OBJECTIVES.register("TVTSLoss")
@@ -111,7 +141,7 @@ class TVTSLoss(nn.Module):
                              f"{sort_modelling!r}")
         self.temperature, self.nce_weight, self.sort_weight = temperature, nce_weight, sort_weight
         self.sort_modelling = sort_modelling
-        self._sort_loss, self.sort_positions, self.sort_head = SORT_MODELLINGS[sort_modelling]
+        self._sort_loss, self.sort_positions, _ = SORT_MODELLINGS[sort_modelling]
 
     def forward(self, video_embeddings, text_embeddings, sort_logits=None, labels=None):
         nce = norm_softmax_loss(sim_matrix(video_embeddings, text_embeddings), self.temperature)

@@ -24,10 +24,12 @@ class SortTransformer(nn.Module):
 
     def transcript_features(self, text, video_tokens):
         """text (B, K, D), video_tokens (B, N, D) -> the normed output features of the K transcript tokens."""
-        k = text.shape[1]
         x = torch.cat([video_tokens + self.type_embed[:, :1], text + self.type_embed[:, 1:]], dim=1)
-        x = run_blocks(self.blocks, x, self.grad_checkpointing)
-        return self.norm(x[:, -k:])
+        return self.joint_features(x, text.shape[1])
+
+    def joint_features(self, x, k):
+        """Joint attention over the tokens x (B, N, D) -> the normed outputs of the last k (the items sorted)."""
+        return self.norm(run_blocks(self.blocks, x, self.grad_checkpointing)[:, -k:])
 
     def forward(self, text, video_tokens):
         """text (B, K, D), video_tokens (B, N, D) -> logits (B, K, num_classes): each transcript's position (the

@@ -36,8 +36,9 @@ class TVTS(TranscriptSortModel):
     projection: "minimal" (text ReLU+Linear, video Linear) or "" (identity); projection_dim: 256.
     load_checkpoint: a full TVTS checkpoint (official or ours) loaded strictly after building; MAE is skipped.
     n_trans: transcripts per clip K, the sort head's class count (official: 4).
-    sort_params: sort transformer `depth` (2), `num_heads` (12), `mlp_ratio` (4); `head` (HEADS, "sort_transformer")
-        and `stop_gradient` (true: the sort loss does not reach the transcript encoder).
+    sort_params: sort transformer `depth` (2), `num_heads` (12), `mlp_ratio` (4); `head` (HEADS, "sort_transformer";
+        "segment_sort" and "clip_order" sort the clip's video segments: Table 1), `hidden` and `dropout` (the
+        "clip_order" head's) and `stop_gradient` (true: the sort loss does not reach the transcript encoder).
     attention: "sdpa" or "plain" (explicit softmax, the official arithmetic); grad_checkpointing: recompute
         block activations in backward to save memory.
     """
@@ -129,7 +130,7 @@ class TVTS(TranscriptSortModel):
                              "together: their widths must match")
         self.pred_model, self.sort_stop_gradient = build_sort_head(
             video_dim, n_trans, attention, grad_checkpointing, {"depth": 2, "num_heads": 12, "mlp_ratio": 4.0},
-            sort_params)
+            sort_params, video_segments=True)
         if load_checkpoint:
             checkpoint.load_checkpoint(self, load_checkpoint)
         self.train()  # HF returns its models in eval mode; the official puts the text model in train mode
@@ -151,3 +152,17 @@ class TVTS(TranscriptSortModel):
         """video (B, T, 3, H, W) -> (all output tokens (B, 1 + kept, D), projected CLS (B, P))."""
         tokens = self.video_model(video, keep_ind)
         return tokens, self.vid_proj(tokens[:, 0])
+
+    def segment_features(self, video, keep_ind, k):
+        """The CLS output of each of the K equal runs of frames (one per transcript window under the official
+        sampler), encoded alone from temporal slot 0 with the tokens `keep_ind` keeps of its slots: (B, K, D)."""
+        b, t = video.shape[:2]
+        frames = k * self.video_model.tubelet_size
+        if t % frames:
+            raise ValueError(f"{t} frames do not split into {k} segments of whole tubelets of "
+                             f"{self.video_model.tubelet_size}")
+        segments = video.reshape(b * k, t // k, *video.shape[2:])
+        if keep_ind is not None:
+            slots = t // self.video_model.tubelet_size
+            keep_ind = keep_ind[:, :slots].reshape(b * k, slots // k, keep_ind.shape[2])
+        return self.video_model(segments, keep_ind)[:, 0].reshape(b, k, -1)

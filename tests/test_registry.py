@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from conftest import make_batch, make_v2_batch, tiny_args, tiny_v2_args
-from model import ARCHITECTURES, HEADS, OBJECTIVES, TEXT_ENCODERS, VIDEO_ENCODERS, build_model, load_checkpoint
+from model import (ARCHITECTURES, HEADS, OBJECTIVES, TEXT_ENCODERS, VIDEO_ENCODERS, TVTSLoss, build_model,
+                   load_checkpoint)
+from model.loss import SORT_MODELLINGS
 from trainer.task import TASKS
 
 TINY = {"TVTS": (tiny_args, make_batch), "TVTSv2": (tiny_v2_args, make_v2_batch)}
@@ -14,7 +16,8 @@ TINY = {"TVTS": (tiny_args, make_batch), "TVTSv2": (tiny_v2_args, make_v2_batch)
 def test_every_architecture_has_a_tiny_config():
     assert sorted(TINY) == ARCHITECTURES.names()
     assert VIDEO_ENCODERS.names() == ["space_time_vit", "tubelet_vit"]
-    assert TEXT_ENCODERS.names() == ["clip", "huggingface"] and HEADS.names() == ["pairwise_sort", "sort_transformer"]
+    assert TEXT_ENCODERS.names() == ["clip", "huggingface"] and HEADS.names() == ["clip_order", "pairwise_sort",
+                                                                                "segment_sort", "sort_transformer"]
 
 
 @pytest.mark.parametrize("arch", sorted(TINY))
@@ -32,14 +35,22 @@ def test_forward_backward_reach_every_trainable_parameter(arch):
 @pytest.mark.parametrize("head", HEADS.names())
 @pytest.mark.parametrize("arch", sorted(TINY))
 def test_every_sort_head_fits_every_architecture(arch, head):
+    """Each head trains through the sort modelling that reads it; a head that sorts video segments builds only on
+    an architecture that encodes them."""
     args, batch = TINY[arch]
     torch.manual_seed(0)
-    model = build_model({"type": arch, "args": {**args(), "sort_params": {**args().get("sort_params", {}),
-                                                                          "head": head}}})
+    config = {"type": arch, "args": {**args(), "sort_params": {**args().get("sort_params", {}), "head": head}}}
+    if getattr(HEADS.get(head), "sorts_video_segments", False) and arch != "TVTS":
+        with pytest.raises(ValueError, match="sorts video segments"):
+            build_model(config)
+        return
+    model = build_model(config)
     data = batch()
     _, video, logits = model(data)
-    assert logits.shape == (video.shape[0], model.n_trans, model.n_trans)
-    logits.sum().backward()
+    modelling = next(name for name, (_, _, heads) in SORT_MODELLINGS.items() if head in heads)
+    positions = TVTSLoss(sort_modelling=modelling).sort_positions(logits)
+    assert positions.shape == (video.shape[0], model.n_trans)
+    TVTSLoss(sort_modelling=modelling)(video, video, logits)["sort"].backward()
     assert all(p.grad is not None for p in model.pred_model.parameters())
 
 
@@ -81,8 +92,8 @@ def test_checkpoint_round_trip_and_architecture_only_build(arch, tmp_path):
 def test_unknown_arguments_are_named(arch):
     args, _ = TINY[arch]
     bad = args()
-    bad["sort_params"] = {**(bad.get("sort_params") or {}), "dropout": 0.1}
-    with pytest.raises(ValueError, match="sort_params.*dropout"):
+    bad["sort_params"] = {**(bad.get("sort_params") or {}), "width": 64}
+    with pytest.raises(ValueError, match="sort_params.*width"):
         ARCHITECTURES.get(arch).check_args(**bad)
     with pytest.raises(ValueError, match="unknown architecture.*known"):
         build_model({"type": "NoSuchModel", "args": {}})

@@ -158,7 +158,8 @@ def test_report_compares_first_and_last_validation(tmp_path):
         compare(str(tmp_path / "missing"))
 
 
-@pytest.mark.parametrize("row", ["table2_sort_nosg", "table3_pairwise", "table3_factorial"])
+@pytest.mark.parametrize("row", ["table2_sort_nosg", "table3_pairwise", "table3_factorial", "table1_vcop",
+                                 "table1_merlot_like"])
 def test_ablation_rows_train_on_any_base_config(corpus, tmp_path, row):
     """`train.py -c configs/ablations/<row>.json --base <config>` applies the row onto another recipe."""
     base = write_config(corpus, tmp_path, epochs=1)

@@ -93,9 +93,10 @@ def validate_config(config, source):
     modelling = (cfg["loss"]["args"] or {}).get("sort_modelling", "kway")
     if modelling in SORT_MODELLINGS:
         head = (cfg["arch"]["args"].get("sort_params") or {}).get("head", "sort_transformer")
-        needed = SORT_MODELLINGS[modelling][2]
-        _require(head == needed, f"{source}: loss.args.sort_modelling {modelling!r} needs arch.args.sort_params.head "
-                                 f"{needed!r}, got {head!r}")
+        heads = SORT_MODELLINGS[modelling][2]
+        needed = repr(heads[0]) if len(heads) == 1 else f"one of {list(heads)}"
+        _require(head in heads, f"{source}: loss.args.sort_modelling {modelling!r} needs arch.args.sort_params.head "
+                                f"{needed}, got {head!r}")
     _require(cfg["lr_scheduler"]["decay"] in ("step", "cosine"), f"{source}: lr_scheduler.decay must be 'step' or "
                                                                   "'cosine'")
     _require(t["gather"] in GATHER_MODES, f"{source}: trainer.gather must be one of {GATHER_MODES}")

@@ -17,7 +17,6 @@ YT-Temporal clips (bench/realistic_corpus.py; about half a minute to write).
 """
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,8 +28,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench.realistic_corpus import write_corpus  # noqa: E402
-from data_loader.prepare import reencode_dataset  # noqa: E402
+from data_loader.prepare import REENCODE_PROFILES, REENCODE_SHORT_SIDE, reencode_dataset  # noqa: E402
 from data_loader.yttemporal import YTTemporal  # noqa: E402
+from utils.hardware import describe_cpu  # noqa: E402
 
 
 class TimedReader:
@@ -101,15 +101,16 @@ def bench_copies(copies, meta_dir, readers, samples, input_res, repeats):
     return rows
 
 
-def with_reencoded(data_dir, short_side, out_dir):
-    """[(label, dir)] for the original and, when `short_side`, a re-encoded copy written to `out_dir`."""
+def with_reencoded(data_dir, short_side, profiles, out_dir):
+    """[(label, dir)] for the original and, when `short_side`, a copy re-encoded with each profile under `out_dir`."""
     copies = [("original", data_dir)]
-    if short_side:
-        print(f"re-encoding {data_dir} (short side {short_side}, a keyframe every second) ...", flush=True)
-        _, errors = reencode_dataset(data_dir, out_dir, short_side)
+    for profile in profiles if short_side else ():
+        print(f"re-encoding {data_dir} (short side {short_side}, profile {profile}) ...", flush=True)
+        target = os.path.join(out_dir, profile)
+        _, errors = reencode_dataset(data_dir, target, short_side, profile=profile)
         if errors:
             sys.exit("\n".join(errors))
-        copies.append((f"re-encoded {short_side}", out_dir))
+        copies.append((f"re-encoded {short_side}, {profile}", target))
     return copies
 
 
@@ -124,26 +125,28 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--input-res", type=int, default=224)
     p.add_argument("--readers", nargs="+", default=["decord", "pyav", "cv2"])
-    p.add_argument("--short-side", type=int, default=256, help="re-encode size; 0 skips the re-encoded copies")
+    p.add_argument("--short-side", type=int, default=REENCODE_SHORT_SIDE,
+                   help="re-encode size; 0 skips the re-encoded copies")
+    p.add_argument("--profiles", nargs="+", default=sorted(REENCODE_PROFILES), choices=sorted(REENCODE_PROFILES))
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "loader.md"))
     args = p.parse_args()
     torch.set_num_threads(1)  # as in a DataLoader worker
 
     sections = [f"YT-Temporal loader, one process (torch 1 thread), 16 frames at {args.input_res}px, mask 0.75; "
-                f"{platform.machine()}, {os.cpu_count()} CPU cores; median (min-max) of {args.repeats} runs"]
+                f"{describe_cpu()}; median (min-max) of {args.repeats} runs"]
     print(sections[0])
     with tempfile.TemporaryDirectory() as tmp:
         if args.data_dir:
             title = f"{args.data_dir}: {args.samples} samples"
             print(title, flush=True)
-            copies = with_reencoded(args.data_dir, args.short_side, os.path.join(tmp, "given-reencoded"))
+            copies = with_reencoded(args.data_dir, args.short_side, args.profiles, os.path.join(tmp, "given"))
             rows = bench_copies(copies, args.meta_dir, args.readers, args.samples, args.input_res, args.repeats)
             sections.append(title + "\n\n" + "\n".join(rows))
         if args.realistic:
             data_dir, meta_dir, summary = write_corpus(os.path.join(tmp, "realistic"), args.realistic_videos)
             title = f"realistic corpus ({summary}): {args.realistic_samples} samples"
             print(title, flush=True)
-            copies = with_reencoded(data_dir, args.short_side, os.path.join(tmp, "realistic-reencoded"))
+            copies = with_reencoded(data_dir, args.short_side, args.profiles, os.path.join(tmp, "realistic-copies"))
             rows = bench_copies(copies, meta_dir, args.readers, args.realistic_samples, args.input_res,
                                 args.repeats)
             sections.append(title + "\n\n" + "\n".join(rows))

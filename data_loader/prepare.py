@@ -4,18 +4,22 @@
     python -m data_loader.prepare yttemporal --data-dir data/YTTemporal --meta-dir meta_data
     # from flat folders of <id>.mp4 and MERLOT-style <id>.json: link them into the official layout first
     python -m data_loader.prepare yttemporal --videos raw/videos --annotations raw/json --data-dir data/YTTemporal
-    # re-encode for fast sparse access (short side 256, a keyframe every second)
-    python -m data_loader.prepare reencode --data-dir data/YTTemporal --out-dir data/YTTemporal256
+    # re-encode for fast sparse access (short side 268, never upscaled; --profile sampler: 6 fps, short GOPs)
+    python -m data_loader.prepare reencode --data-dir data/YTTemporal --out-dir data/YTTemporal268 --profile sampler
 
 Every video/annotation pair is checked (the annotation parses and aligns, its words lie inside its duration,
-the video opens, its length agrees with the annotation, its first and last frames decode). Pairs that fail are
-left out of the split files and listed with the reason in `<meta-dir>/prepare_report.json`.
+the video opens, its length agrees with the annotation, its first and last frames decode). Without split files in
+`--meta-dir`, the good pairs are split (seeded) into `yttemporal_{train,val}.csv` there and the failed ones listed
+with the reason in `prepare_report.json`. Split files this command did not write (the official download) are never
+replaced: the videos they list are checked and the problems reported, rows kept; `--drop-bad --out-meta-dir D`
+writes filtered copies to D.
 """
 import argparse
 import json
 import os
 import sys
 from collections import Counter
+from fractions import Fraction
 from multiprocessing import Pool
 
 import numpy as np
@@ -23,7 +27,9 @@ from tqdm import tqdm
 
 from utils.io import atomic_path
 
+from .base import read_split_file
 from .readers import VideoReadError, get_reader
+from .splits import is_derived_split, write_derived_split
 from .transcripts import AnnotationError, write_alignment_cache
 from .yttemporal import annotation_path
 
@@ -78,6 +84,9 @@ def check_pair(job):
     """Check one video and its annotation (run in a worker); caches the alignment. Returns a result dict."""
     data_dir, name, reader_name, min_duration = job
     result = {"name": name}
+    for what, path in (("video", os.path.join(data_dir, "videos", name)), ("annotation", annotation_path(data_dir, name))):
+        if not os.path.exists(path):
+            return {**result, "reason": f"missing_{what}", "detail": path}
     try:
         transcript, duration = write_alignment_cache(annotation_path(data_dir, name))
         if duration < min_duration:
@@ -107,47 +116,111 @@ def _progress(iterable, total, desc):
     return tqdm(iterable, total=total, desc=desc, unit="video", file=sys.stderr)
 
 
-def prepare_yttemporal(data_dir, meta_dir, videos=None, annotations=None, val_fraction=0.01, seed=0,
-                       reader="decord", workers=None, min_duration=8.0):
-    """Build `yttemporal_{train,val}.csv` from the checked pairs; returns the report dict (also written)."""
+SPLITS = ("train", "val")
+
+
+def split_path(meta_dir, split):
+    return os.path.join(meta_dir, f"yttemporal_{split}.csv")
+
+
+def existing_split(meta_dir):
+    """{split: names} of the split files in `meta_dir` unless there are none or all were drawn by this project
+    (`write_derived_split`, unedited since): a downloaded, official split, which is kept."""
+    present = [s for s in SPLITS if os.path.isfile(split_path(meta_dir, s))]
+    if all(is_derived_split(meta_dir, os.path.basename(split_path(meta_dir, s))) for s in present):
+        return None
+    return {s: [str(n) for n in read_split_file(split_path(meta_dir, s), columns=["Name"])["Name"]] for s in present}
+
+
+def prepare_yttemporal(data_dir, meta_dir, videos=None, annotations=None, val_fraction=None, seed=0,
+                       reader="decord", workers=None, min_duration=8.0, drop_bad=False, out_meta_dir=None):
+    """Check the videos and cache their alignments; returns the report dict (also written as prepare_report.json).
+
+    Without split files in `meta_dir`, every video found is checked and `yttemporal_{train,val}.csv` are drawn
+    from the good ones (seeded) and written there (`out_meta_dir` instead, when given). With split files that this
+    command did not write (the official download), they are kept: the videos they list are checked and the
+    problems reported, rows unchanged; `drop_bad` writes copies without the bad rows to `out_meta_dir`, which must
+    be another folder. `val_fraction` (default 0.01) only applies to a split drawn here: giving it beside an official
+    split is an error."""
     unmatched = []
     if videos or annotations:
         if not (videos and annotations):
             raise ValueError("--videos and --annotations go together")
         names, unmatched = link_flat_folders(videos, annotations, data_dir)
     else:
+        names = None
+    official = existing_split(meta_dir)
+    if official is not None:
+        names = sorted(set().union(*official.values()))
+    elif names is None:
         names = official_names(data_dir)
     if not names:
         raise ValueError(f"no videos found for {data_dir}")
+    if official is not None and val_fraction is not None:
+        raise ValueError(f"{meta_dir} holds split files this command did not write, which are kept: a validation "
+                         "fraction applies only to a split drawn here (move those files away to draw one)")
+    if drop_bad and official is not None and (
+            not out_meta_dir or os.path.realpath(out_meta_dir) == os.path.realpath(meta_dir)):
+        raise ValueError(f"{meta_dir} holds a split this command did not write: dropping its bad rows needs "
+                         "--out-meta-dir, another folder for the filtered copy")
     jobs = [(data_dir, n, reader, min_duration) for n in names]
     with Pool(workers or min(4, os.cpu_count() or 1)) as pool:
         results = list(_progress(pool.imap(check_pair, jobs, chunksize=4), len(jobs), "checking videos"))
     good = [r["name"] for r in results if r["reason"] is None]
-    dropped = [r for r in results if r["reason"] is not None]
-    dropped += [{"name": vid, "reason": "no_annotation", "detail": "no <id>.json found"} for vid in unmatched]
-    order = np.random.default_rng(seed).permutation(len(good))
-    n_val = int(round(len(good) * val_fraction)) if len(good) > 1 else 0
-    splits = {"val": sorted(good[i] for i in order[:n_val]), "train": sorted(good[i] for i in order[n_val:])}
-    os.makedirs(meta_dir, exist_ok=True)
-    for split, split_names in splits.items():
-        with open(os.path.join(meta_dir, f"yttemporal_{split}.csv"), "w") as f:
-            f.write("Name\n" + "".join(n + "\n" for n in split_names))
-    report = {"data_dir": data_dir, "kept": len(good), "train": len(splits["train"]), "val": len(splits["val"]),
-              "dropped": len(dropped), "dropped_by_reason": dict(Counter(r["reason"] for r in dropped)),
-              "hours": sum(r["duration"] for r in results if r["reason"] is None) / 3600, "dropped_items": dropped}
-    with open(os.path.join(meta_dir, "prepare_report.json"), "w") as f:
+    bad = [r for r in results if r["reason"] is not None]
+    bad += [{"name": vid, "reason": "no_annotation", "detail": "no <id>.json found"} for vid in unmatched]
+    out_dir = out_meta_dir or meta_dir
+    if official is None:
+        order = np.random.default_rng(seed).permutation(len(good))
+        val_fraction = 0.01 if val_fraction is None else val_fraction
+        n_val = int(round(len(good) * val_fraction)) if len(good) > 1 else 0
+        splits = {"val": sorted(good[i] for i in order[:n_val]), "train": sorted(good[i] for i in order[n_val:])}
+        write_derived_split(out_dir, "yttemporal", splits)
+        report = {"split": "derived"}
+    elif drop_bad:
+        keep = set(good)
+        splits = {split: [n for n in listed if n in keep] for split, listed in official.items()}
+        write_derived_split(out_dir, "yttemporal", splits)
+        report = {"split": f"official, filtered copy (the official files stay in {meta_dir})"}
+    else:
+        splits, out_dir = official, meta_dir
+        report = {"split": "official, kept unchanged (problems reported, no row dropped)"}
+        for item in bad:
+            item["split"] = [split for split, listed in official.items() if item["name"] in listed]
+    dropped = bad if official is None or drop_bad else []
+    report.update({"data_dir": data_dir, "kept": len(good), "train": len(splits.get("train", [])),
+                   "val": len(splits.get("val", [])), "dropped": len(dropped),
+                   "dropped_by_reason": dict(Counter(r["reason"] for r in dropped)),
+                   "problems": len(bad), "problems_by_reason": dict(Counter(r["reason"] for r in bad)),
+                   "hours": sum(r["duration"] for r in results if r["reason"] is None) / 3600,
+                   "dropped_items": dropped, "problem_items": bad})
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "prepare_report.json"), "w") as f:
         json.dump(report, f, indent=1)
+    report["report_dir"] = out_dir
     return report
 
 
-def reencode_video(src, dst, short_side=256, keyframe_seconds=1.0, crf=23):
-    """Re-encode to H.264 with the short side at `short_side` (never upscaled) and a keyframe every
-    `keyframe_seconds`, keeping the frame rate and frame count; sparse frame access gets much cheaper."""
+# Short side 268 = int(1.2 * 224), what the TVTS transforms resize to: a smaller re-encode would be upsampled.
+REENCODE_SHORT_SIDE = 268
+# "archive": every frame at the source rate, a keyframe every second (any sampler reads it as the original).
+# "sampler": built for the official sampler, which keeps 16 frames over 15-23 s (about one a second): 6 frames a
+# second (each segment of the span still holds several, so the random draw keeps its spread) and a keyframe every
+# 3 frames, so a seek decodes at most 3 (docs/faithfulness.md: how far its frames drift from the original timeline).
+REENCODE_PROFILES = {"archive": {"fps": None, "keyframe_seconds": 1.0},
+                     "sampler": {"fps": 6.0, "keyframe_seconds": 0.5}}
+
+
+def reencode_video(src, dst, short_side=REENCODE_SHORT_SIDE, keyframe_seconds=1.0, crf=23, fps=None):
+    """Re-encode to H.264 with the short side at `short_side` (never upscaled), a keyframe every
+    `keyframe_seconds` and no B-frames. `fps=None` keeps the frame rate and every frame; a lower `fps` keeps, for
+    each output time n / fps, the source frame nearest to it (never more than the source's rate)."""
     import av
     os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
     with atomic_path(dst, suffix=".mp4") as tmp, av.open(src) as inp, av.open(tmp, "w") as out:
         istream = inp.streams.video[0]
-        rate = istream.average_rate or istream.guessed_rate
+        source_rate = istream.average_rate or istream.guessed_rate
+        rate = source_rate if fps is None or fps >= float(source_rate) else Fraction(fps).limit_denominator(1001)
         scale = min(1.0, short_side / min(istream.width, istream.height))
         width, height = (int(round(istream.width * scale / 2)) * 2, int(round(istream.height * scale / 2)) * 2)
         ostream = out.add_stream("libx264", rate=rate)
@@ -155,28 +228,48 @@ def reencode_video(src, dst, short_side=256, keyframe_seconds=1.0, crf=23):
         ostream.options = {"g": str(max(1, int(round(float(rate) * keyframe_seconds)))), "crf": str(crf),
                            "bf": "0"}
         ostream.codec_context.time_base = 1 / rate
-        for index, frame in enumerate(inp.decode(istream)):
+        frames = inp.decode(istream)
+        if rate != source_rate:
+            frames = _nearest_frames(frames, float(source_rate), float(rate))
+        for index, frame in enumerate(frames):
             frame = frame.reformat(width=width, height=height, format="yuv420p")
-            frame.pts, frame.time_base = index, 1 / rate  # constant frame rate, every frame kept
+            frame.pts, frame.time_base = index, 1 / rate  # constant frame rate
             for packet in ostream.encode(frame):
                 out.mux(packet)
         for packet in ostream.encode():
             out.mux(packet)
 
 
+def _nearest_frames(frames, source_rate, rate):
+    """For n = 0, 1, ... while n / rate lies within the source: the frame nearest to time n / rate (source frame
+    i shows at i / source_rate; a tie goes to the earlier frame)."""
+    previous, previous_time, n = None, None, 0
+    for i, frame in enumerate(frames):
+        time = i / source_rate
+        while n / rate <= time:
+            target = n / rate
+            yield previous if previous is not None and target - previous_time <= time - target else frame
+            n += 1
+        previous, previous_time = frame, time
+
+
 def _reencode_job(job):
-    src, dst, short_side = job
+    src, dst, short_side, profile = job
     try:
-        reencode_video(src, dst, short_side)
+        reencode_video(src, dst, short_side, **REENCODE_PROFILES[profile])
         return None
     except Exception as e:  # report every failure by file; PyAV raises many error types
         return f"{src}: {e}"
 
 
-def reencode_dataset(data_dir, out_dir, short_side=256, workers=None):
-    """Re-encode every video of an official layout into `out_dir`, linking annotations and alignment caches."""
+def reencode_dataset(data_dir, out_dir, short_side=REENCODE_SHORT_SIDE, workers=None, profile="archive"):
+    """Re-encode every video of an official layout into `out_dir` with a REENCODE_PROFILES entry, linking
+    annotations and alignment caches."""
+    if profile not in REENCODE_PROFILES:
+        raise ValueError(f"re-encoding profile must be one of {sorted(REENCODE_PROFILES)}, got {profile!r}")
     names = official_names(data_dir)
-    jobs = [(os.path.join(data_dir, "videos", n), os.path.join(out_dir, "videos", n), short_side) for n in names]
+    jobs = [(os.path.join(data_dir, "videos", n), os.path.join(out_dir, "videos", n), short_side, profile)
+            for n in names]
     for name in names:
         src_ann = annotation_path(data_dir, name)
         for src in (src_ann, src_ann[:-len(".json")] + ".aligned.json"):
@@ -197,25 +290,33 @@ def main(argv=None):
     yt.add_argument("--meta-dir", default="meta_data")
     yt.add_argument("--videos", help="flat folder of <id>.mp4 to link into the official layout")
     yt.add_argument("--annotations", help="folder of MERLOT-style <id>.json annotations")
-    yt.add_argument("--val-fraction", type=float, default=0.01)
+    yt.add_argument("--val-fraction", type=float, help="share of a split drawn here (default 0.01)")
     yt.add_argument("--seed", type=int, default=0)
     yt.add_argument("--reader", default="decord")
     yt.add_argument("--workers", type=int)
     yt.add_argument("--min-duration", type=float, default=8.0)
+    yt.add_argument("--drop-bad", action="store_true",
+                    help="with an official split in --meta-dir: write it without the bad rows to --out-meta-dir")
+    yt.add_argument("--out-meta-dir", help="where derived split files and the report go (default: --meta-dir)")
     re = sub.add_parser("reencode", help="re-encode an official layout for fast sparse frame access")
     re.add_argument("--data-dir", required=True)
     re.add_argument("--out-dir", required=True)
-    re.add_argument("--short-side", type=int, default=256)
+    re.add_argument("--short-side", type=int, default=REENCODE_SHORT_SIDE,
+                    help="never upscaled; below 268 the TVTS transforms would upsample")
+    re.add_argument("--profile", choices=sorted(REENCODE_PROFILES), default="archive",
+                    help="archive: every frame, a keyframe a second; sampler: 6 fps, a keyframe every 3 frames")
     re.add_argument("--workers", type=int)
     args = parser.parse_args(argv)
     if args.command == "yttemporal":
         report = prepare_yttemporal(args.data_dir, args.meta_dir, args.videos, args.annotations, args.val_fraction,
-                                    args.seed, args.reader, args.workers, args.min_duration)
-        print(f"kept {report['kept']} videos ({report['hours']:.1f} h): {report['train']} train, {report['val']} "
-              f"val; dropped {report['dropped']} {report['dropped_by_reason']}; report in "
-              f"{os.path.join(args.meta_dir, 'prepare_report.json')}")
+                                    args.seed, args.reader, args.workers, args.min_duration, args.drop_bad,
+                                    args.out_meta_dir)
+        print(f"split: {report['split']}; {report['kept']} good videos ({report['hours']:.1f} h), "
+              f"{report['problems']} with problems {report['problems_by_reason']}; split files list "
+              f"{report['train']} train, {report['val']} val (dropped {report['dropped']}); report in "
+              f"{os.path.join(report['report_dir'], 'prepare_report.json')}")
     else:
-        done, errors = reencode_dataset(args.data_dir, args.out_dir, args.short_side, args.workers)
+        done, errors = reencode_dataset(args.data_dir, args.out_dir, args.short_side, args.workers, args.profile)
         print(f"re-encoded {done} videos into {args.out_dir}; {len(errors)} failed")
         for e in errors:
             print("  " + e)

@@ -52,6 +52,8 @@ import time
 import av
 import numpy as np
 
+from data_loader.splits import write_derived_split
+
 DESIGN = 4  # written to corpus.json; bumped when the same seed would write different content (scripts/demo.sh)
 FPS = 8
 FRAME_SIZE = (80, 64)  # (width, height): non-square, both even for yuv420p
@@ -584,8 +586,7 @@ def generate_corpus(out_dir, num_videos=1000, num_labelled=400, seed=0, workers=
     names = _run(_make_video, [(out_dir, seed, i, kind) for i in range(num_videos)], workers, "videos")
     assert len(set(names)) == len(names), "video id collision"
     train, val = _split_videos(names, seed)
-    _write_lines(os.path.join(out_dir, "meta_data", "yttemporal_train.csv"), ["Name", *train])
-    _write_lines(os.path.join(out_dir, "meta_data", "yttemporal_val.csv"), ["Name", *val])
+    write_derived_split(os.path.join(out_dir, "meta_data"), "yttemporal", {"train": train, "val": val})
 
     os.makedirs(os.path.join(out_dir, "ssv2", "videos"), exist_ok=True)
     labels = _rng(seed, 3).permutation(np.arange(num_labelled) % len(SSV2_CLASSES)).tolist()

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from data_loader.prepare import check_pair, main, prepare_yttemporal, reencode_video
+from data_loader.prepare import check_pair, main, prepare_yttemporal, reencode_dataset, reencode_video
 from data_loader.readers import get_reader
 from data_loader.transcripts import alignment_cache_path, load_transcript
 from data_loader.yttemporal import annotation_path
@@ -87,3 +87,70 @@ def test_reencoding_keeps_every_frame_and_shrinks_the_short_side(corpus, tmp_pat
         frames = b.read([0, 7, 30, b.num_frames - 1])
     assert frames.shape[1:] == (32, 42, 3)
     assert [frame_index(f) for f in frames] == [0, 7, 30, a.num_frames - 1]
+
+
+def test_the_sampler_profile_keeps_the_source_frame_nearest_each_new_time(tmp_path):
+    src, dst = str(tmp_path / "src.mp4"), str(tmp_path / "low.mp4")
+    write_indexed_video(src, n=64, fps=8, size=(64, 48))  # 8 s; frame i shows at i / 8
+    reencode_video(src, dst, short_side=400, keyframe_seconds=0.5, fps=3)  # 400: never upscaled
+    with get_reader("pyav").open(dst) as video:
+        assert video.fps == pytest.approx(3) and video.num_frames == 24  # n / 3 <= 63 / 8
+        frames = video.read(list(range(24)))
+    assert frames.shape[1:] == (48, 64, 3)
+    nearest = [min(range(64), key=lambda i: (abs(i / 8 - n / 3), i)) for n in range(24)]
+    assert [frame_index(f) for f in frames] == nearest
+    with pytest.raises(ValueError, match="profile must be one of"):
+        reencode_dataset(str(tmp_path), str(tmp_path / "out"), profile="fast")
+
+
+def test_an_official_split_is_kept_and_its_problems_reported(corpus, tmp_path):
+    data_dir, _ = corpus
+    meta = tmp_path / "official"
+    meta.mkdir()
+    listed = {"train": ["subset_0/data/v0.mp4", "subset_0/data/v5.mp4", "subset_9/data/gone.mp4"],
+              "val": ["subset_0/data/v1.mp4", "subset_1/data/short.mp4"]}
+    for split, names in listed.items():  # tab-separated with another column, as a downloaded file may be
+        (meta / f"yttemporal_{split}.csv").write_text("Name\tother\n" + "".join(f"{n}\tx\n" for n in names))
+    before = {s: (meta / f"yttemporal_{s}.csv").read_bytes() for s in listed}
+    report = prepare_yttemporal(data_dir, str(meta), workers=1)
+    assert {s: (meta / f"yttemporal_{s}.csv").read_bytes() for s in listed} == before  # untouched
+    assert report["split"].startswith("official, kept") and report["dropped"] == 0
+    assert report["train"] == 3 and report["val"] == 2 and report["kept"] == 2
+    problems = {d["name"]: (d["reason"], d["split"]) for d in report["problem_items"]}
+    assert problems == {"subset_0/data/v5.mp4": ("unreadable_video", ["train"]),
+                        "subset_9/data/gone.mp4": ("missing_video", ["train"]),
+                        "subset_1/data/short.mp4": ("too_short", ["val"])}
+    assert alignment_cache_path(annotation_path(data_dir, "subset_0/data/v1.mp4")).exists()
+    with pytest.raises(ValueError, match="needs --out-meta-dir"):
+        prepare_yttemporal(data_dir, str(meta), workers=1, drop_bad=True)
+    with pytest.raises(ValueError, match="fraction applies only to a split drawn here"):
+        prepare_yttemporal(data_dir, str(meta), workers=1, val_fraction=0.1)
+    out = tmp_path / "filtered"
+    main(["yttemporal", "--data-dir", data_dir, "--meta-dir", str(meta), "--drop-bad", "--out-meta-dir", str(out),
+          "--workers", "1"])
+    assert (out / "yttemporal_train.csv").read_text().splitlines() == ["Name", "subset_0/data/v0.mp4"]
+    assert (out / "yttemporal_val.csv").read_text().splitlines() == ["Name", "subset_0/data/v1.mp4"]
+    assert {s: (meta / f"yttemporal_{s}.csv").read_bytes() for s in listed} == before
+
+
+def test_a_derived_split_is_redrawn_but_an_edited_one_is_kept(corpus, tmp_path):
+    data_dir, _ = corpus
+    meta = tmp_path / "meta"
+    first = prepare_yttemporal(data_dir, str(meta), val_fraction=0.2, workers=1)
+    assert first["split"] == "derived"
+    again = prepare_yttemporal(data_dir, str(meta), val_fraction=0.4, seed=1, workers=1)  # our own files: redrawn
+    assert again["split"] == "derived" and again["val"] == 2
+    (meta / "yttemporal_val.csv").write_text("Name\nsubset_0/data/v3.mp4\n")  # the user edits it: now theirs
+    kept = prepare_yttemporal(data_dir, str(meta), workers=1)
+    assert kept["split"].startswith("official") and kept["val"] == 1 and kept["train"] == again["train"]
+    assert (meta / "yttemporal_val.csv").read_text() == "Name\nsubset_0/data/v3.mp4\n"
+
+
+def test_the_synthetic_generators_split_is_ours_to_redraw(tmp_path):
+    from data_loader.splits import is_derived_split, write_derived_split
+    meta = tmp_path / "meta"
+    write_derived_split(str(meta), "yttemporal", {"train": ["a.mp4", "b.mp4"], "val": ["c.mp4"]})
+    assert (meta / "yttemporal_val.csv").read_text() == "Name\nc.mp4\n"
+    assert is_derived_split(str(meta), "yttemporal_train.csv") and is_derived_split(str(meta), "yttemporal_val.csv")
+    (meta / "yttemporal_val.csv").write_text("Name\nd.mp4\n")
+    assert not is_derived_split(str(meta), "yttemporal_val.csv") and not is_derived_split(str(meta), "other.csv")

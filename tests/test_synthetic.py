@@ -18,6 +18,7 @@ import pytest
 from transformers import AutoTokenizer, DistilBertTokenizerFast
 
 from data_loader import synthetic as S
+from data_loader.splits import is_derived_split
 
 W, H = S.FRAME_SIZE
 ORDER_WORDS = {"first", "second", "third", "fourth", "fifth", "last", "then", "next", "after", "afterwards",
@@ -107,6 +108,8 @@ def test_layout_and_split_files(corpus):
     assert on_disk == set(train) | set(val)
     assert all(re.fullmatch(r"subset_\d/data/[A-Za-z0-9]{11}\.mp4", n) for n in train + val)
     assert 2 <= len({n.split("/")[0] for n in train + val}) <= 3
+    # recorded as drawn by the project, so `data_loader.prepare` may draw the split again (demo: --val-fraction)
+    assert all(is_derived_split(os.path.join(out, "meta_data"), f"yttemporal_{s}.csv") for s in ("train", "val"))
     with open(os.path.join(out, "corpus.json")) as f:  # scripts/demo.sh remakes corpora of another design
         assert json.load(f) == {"design": S.DESIGN, "kind": summary["kind"], "seed": 0, "videos": 6, "clips": 16,
                                 "vocab_size": S.VOCAB_SIZE}

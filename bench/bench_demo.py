@@ -19,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from downstream.compare import collect  # noqa: E402
+from utils.hardware import describe_cpu  # noqa: E402
 
 ENCODERS = (("TVTS", "demo-cpu"), ("NCE only", "demo-cpu-nce-only"), ("untrained", None))
 FIGURES = ("sort accuracy", "zero-shot R@1", "zero-shot R@5", "linear-probe top-1")
@@ -72,7 +73,7 @@ def main(argv=None):
                             f"trainer.save_dir={save_dir}", *overrides],
                            env={**os.environ, "SEED": str(seed)}, check=True)
         per_seed[seed] = seed_results(save_dir)
-    print(f"\nseeds {args.seeds}; mean ± sd (each seed's value):\n")
+    print(f"\n{describe_cpu()}; seeds {args.seeds}; mean ± sd (each seed's value):\n")
     print(summary(per_seed))
 
 

@@ -1,8 +1,9 @@
 """Model-step benchmark: forward + backward + AdamW step of a full-size model of the TVTS family, built from a
 pretraining config's `arch` entry (default: TVTS at the paper configuration; no weights are read).
 
-Measures clips/s and peak memory for fp32 vs bf16 autocast, SDPA vs plain attention, and with/without
-activation checkpointing. Each configuration runs in its own process so peak memory is its own (CUDA: peak
+Measures clips/s, peak memory and the model FLOPs utilisation (FLOPs of one step counted by PyTorch's
+FlopCounterMode: matmuls, convolutions and attention, forward and backward; over the GPU's data-sheet peak) for fp32
+vs bf16 autocast, SDPA vs plain attention, and with/without activation checkpointing. Each configuration runs in its own process so peak memory is its own (CUDA: peak
 allocated; CPU: peak resident set size of the process). Prints a Markdown table and writes it to --out.
 
     python bench/bench_model.py --batch-size 2 --steps 3                                        # CPU, TVTS
@@ -13,19 +14,20 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from model import ARCHITECTURES, TVTSLoss, build_model  # noqa: E402
 from utils import load_config  # noqa: E402
+from utils.hardware import describe_cpu  # noqa: E402
 
 DEFAULT_FRAMES = {"TVTS": 16, "TVTSv2": 12}
 
@@ -36,7 +38,8 @@ def synthetic_batch(model, args, device):
     b, k, t = args.batch_size, args.n_trans, args.frames
     patches = model.video_model.patches_per_frame
     n_keep = int(patches * (1 - args.mask_ratio))
-    ids = torch.randint(1000, 30000, (k * b, args.seq_len), device=device)
+    seq_len = min(args.seq_len, model.text_context_length)
+    ids = torch.randint(1, model.text_vocab_size - 1, (k * b, seq_len), device=device)
     if model.tokenizer == "clip":
         ids[:, -1] = model.text_vocab_size - 1  # CLIP pools at the highest id (its end-of-text token)
     if model.masking == "tube":
@@ -70,6 +73,9 @@ def run_one(args, precision, attention, checkpointing):
 
     for _ in range(args.warmup):
         step()
+    with FlopCounterMode(display=False) as counter:  # one more untimed step, counted
+        step()
+    flops = counter.get_total_flops()
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -82,13 +88,34 @@ def run_one(args, precision, attention, checkpointing):
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB on Linux
     elapsed = time.perf_counter() - start
-    return {"clips_per_s": b * args.steps / elapsed, "s_per_step": elapsed / args.steps, "peak_gib": peak}
+    achieved = flops * args.steps / elapsed
+    peak_flops = args.peak_tflops * 1e12 if args.peak_tflops else device_peak_flops(device, precision)
+    return {"clips_per_s": b * args.steps / elapsed, "s_per_step": elapsed / args.steps, "peak_gib": peak,
+            "tflop_per_step": flops / 1e12, "tflops": achieved / 1e12,
+            "mfu": achieved / peak_flops if peak_flops else None}
+
+
+# Dense peak FLOP/s of the GPUs this may run on (vendor data sheets; fp32 without TF32, which PyTorch leaves off
+# for matmuls by default): MFU = counted model FLOPs per second / this.
+PEAK_TFLOPS = {"H200": {"bf16": 989.5, "fp32": 66.9}, "H100 80GB HBM3": {"bf16": 989.5, "fp32": 66.9},
+               "H100 PCIe": {"bf16": 756.0, "fp32": 51.2}, "A100": {"bf16": 312.0, "fp32": 19.5}}
+
+
+def device_peak_flops(device, precision):
+    """The data-sheet peak of a known GPU for `precision`, else None (CPUs and unknown GPUs: no MFU)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, peaks in PEAK_TFLOPS.items():
+        if key in name:
+            return peaks[precision] * 1e12
+    return None
 
 
 def machine(device):
     if device.startswith("cuda"):
         return torch.cuda.get_device_name()
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
+    return f"{describe_cpu()}, torch {torch.__version__}"
 
 
 def main():
@@ -107,6 +134,8 @@ def main():
     p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     p.add_argument("--attention", nargs="+", default=["sdpa", "plain"], choices=["sdpa", "plain"])
     p.add_argument("--checkpointing", nargs="+", default=["off", "on"], choices=["off", "on"])
+    p.add_argument("--peak-tflops", type=float, default=0,
+                   help="the device's peak TFLOP/s for MFU (default: the table for known GPUs, none on CPU)")
     p.add_argument("--out", default=None, help="Markdown file for the table (default bench/results/model_<device>.md)")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one configuration and print JSON
     args = p.parse_args()
@@ -127,8 +156,8 @@ def main():
               f"batch {args.batch_size}, {args.frames} frames at "
               f"{args.res}px, mask {args.mask_ratio}, K={args.n_trans}, {args.seq_len} tokens per transcript; "
               f"{machine(args.device)}")
-    rows = ["| precision | attention | checkpointing | clips/s | s/step | peak memory (GiB) |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| precision | attention | checkpointing | clips/s | s/step | peak memory (GiB) | TFLOP/step | TFLOP/s | "
+            "MFU |", "|---|---|---|---|---|---|---|---|---|"]
     print(header, flush=True)
     passthrough = [a for a in sys.argv[1:]]
     for precision, attention, ckpt in itertools.product(args.precision, args.attention, args.checkpointing):
@@ -137,8 +166,9 @@ def main():
         if out.returncode:
             sys.exit(f"configuration {precision}/{attention}/{ckpt} failed:\n{out.stderr}")
         r = json.loads(out.stdout.strip().splitlines()[-1])
+        mfu = "-" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
         rows.append(f"| {precision} | {attention} | {ckpt} | {r['clips_per_s']:.3f} | {r['s_per_step']:.2f} | "
-                    f"{r['peak_gib']:.2f} |")
+                    f"{r['peak_gib']:.2f} | {r['tflop_per_step']:.3g} | {r['tflops']:.3g} | {mfu} |")
         print(rows[-1], flush=True)
     out_path = args.out or os.path.join(ROOT, "bench", "results", f"model_{args.device.split(':')[0]}.md")
     os.makedirs(os.path.dirname(out_path), exist_ok=True)

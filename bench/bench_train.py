@@ -15,7 +15,6 @@ with random weights, so nothing is downloaded) on the synthetic corpus, batch 2 
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ sys.path.insert(0, ROOT)
 import train  # noqa: E402
 from utils.distributed import init_distributed  # noqa: E402
 from trainer.trainer import Trainer  # noqa: E402
+from utils.hardware import describe_cpu  # noqa: E402
 
 FULL = ["arch.args.video_params.img_size=224", "arch.args.video_params.patch_size=16",
         "arch.args.video_params.embed_dim=768", "arch.args.video_params.depth=12",
@@ -86,7 +86,7 @@ def main():
     p.add_argument("overrides", nargs="*", help="dotted config overrides, as for train.py")
     args = p.parse_args()
     rows = [measure(args, w) for w in args.workers]
-    head = (f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+    head = (f"{time.strftime('%Y-%m-%d')}, {describe_cpu()}, torch {torch.__version__}, "
             f"{args.config} ({args.preset}), {args.steps} timed steps after {args.warmup}, overrides: "
             f"{' '.join(args.overrides) or 'none'}")
     lines = [head, "", "| workers | batch | px | clips/s | s/step | model s/step | waiting for data |",

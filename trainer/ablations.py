@@ -21,6 +21,8 @@ import sys
 
 import numpy as np
 
+from utils.hardware import describe_cpu
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLES = os.path.join(ROOT, "configs", "ablations")
 
@@ -81,7 +83,7 @@ def summary(values):
 def format_table(table, measured, metric_name, pretrain_name, seeds):
     """Markdown: the row name, ours (downstream metric, pretraining metric: mean ± std over seeds), the paper's."""
     paper = " / ".join(table["columns"])
-    lines = [f"### {table['title']}", "",
+    lines = [f"### {table['title']}", "", f"Measured on {describe_cpu()}.", "",
              f"| row | config | ours: {metric_name} ({len(seeds)} seeds) | ours: {pretrain_name} | paper: {paper} |",
              "|---|---|---|---|---|"]
     for row in table["rows"]:

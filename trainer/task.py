@@ -67,7 +67,7 @@ class TranscriptSortTask(Task):
         t = cfg["trainer"]
         self.loss = OBJECTIVES.build(cfg["loss"]["type"], **(cfg["loss"]["args"] or {}))
         self.gather, self.fp32_loss = t["gather"], t["fp32_loss"]
-        self.dtype = autocast_dtype(t["precision"])
+        self.dtype = autocast_dtype(t["precision"], self.device)
 
     def find_unused_parameters(self, datasets):
         """The sort head gets no gradient on single-caption batches (WebVid, CC3M) or without its loss; the

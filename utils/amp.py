@@ -1,18 +1,36 @@
 """Mixed precision in one place: the precision names, their autocast dtypes, and the optimiser step that goes
 with them (loss scaling, unscaling before clipping, the scaler update), shared by pretraining and downstream."""
+import functools
+import logging
+
 import torch
+
+from .hardware import BF16_CPU_FLAGS, cpu_model, cpu_native_bf16
+
+log = logging.getLogger(__name__)
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 PRECISIONS = tuple(AUTOCAST_DTYPES)
 
 
 def autocast_dtype(precision, device=None):
-    """The autocast dtype of a precision name; `auto` is fp16 on a GPU and fp32 elsewhere."""
+    """The autocast dtype of a precision name; `auto` is fp16 on a GPU and fp32 elsewhere. bf16 on a CPU without
+    native bf16 logs a warning (once): it is emulated there, which can be many times slower than fp32."""
     if precision == "auto":
         precision = "fp16" if device is not None and torch.device(device).type == "cuda" else "fp32"
     if precision not in AUTOCAST_DTYPES:
         raise ValueError(f"precision must be one of {PRECISIONS} (or auto), got {precision!r}")
+    if precision == "bf16" and device is not None and torch.device(device).type == "cpu" and \
+            cpu_native_bf16() is False:
+        _warn_emulated_bf16()
     return AUTOCAST_DTYPES[precision]
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_emulated_bf16():
+    log.warning("bf16 was asked for on a CPU without native bf16 (%s: no %s flag): PyTorch emulates it, which can "
+                "be many times slower than fp32 (docs/benchmarks.md); fp32 is the faster choice here", cpu_model(),
+                "/".join(BF16_CPU_FLAGS))
 
 
 def autocast(device, dtype):

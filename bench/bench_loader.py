@@ -78,6 +78,31 @@ def measure(data_dir, meta_dir, reader, samples, input_res):
     return time.perf_counter() - start, ds.reader.seconds
 
 
+def measure_workers(data_dir, meta_dir, reader, input_res, workers, batch_size, batches):
+    """samples/s of a DataLoader with `workers` worker processes over `batches` batches after one warm-up batch
+    (decoding, transforms and masking in the workers; no tokenisation)."""
+    ds = YTTemporal(data_dir, meta_dir=meta_dir, reader=reader, input_res=input_res, split="train")
+    sampler = torch.utils.data.RandomSampler(ds, replacement=True, num_samples=batch_size * (batches + 1),
+                                             generator=torch.Generator().manual_seed(0))
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                                         collate_fn=list)
+    it = iter(loader)
+    next(it)  # workers started, first batch in
+    start = time.perf_counter()
+    n = sum(len(batch) for batch in it)
+    return n / (time.perf_counter() - start)
+
+
+def bench_workers(copies, meta_dir, reader, input_res, workers, batch_size, batches):
+    rows = [f"| files | reader | workers | samples/s (batches of {batch_size}) |", "|---|---|---|---|"]
+    for label, data_dir in copies:
+        for n in workers:
+            rate = measure_workers(data_dir, meta_dir, reader, input_res, n, batch_size, batches)
+            rows.append(f"| {label} | {reader} | {n} | {rate:.1f} |")
+            print(rows[-1], flush=True)
+    return rows
+
+
 def _cell(values, fmt):
     """'median (min-max)' of the repeated runs, or the value alone after one run."""
     median = format(statistics.median(values), fmt)
@@ -122,12 +147,17 @@ def main():
     p.add_argument("--realistic", action="store_true", help="also generate and benchmark 640x360 / 30 fps videos")
     p.add_argument("--realistic-videos", type=int, default=4)
     p.add_argument("--realistic-samples", type=int, default=16)
+    p.add_argument("--realistic-seconds", type=float, default=40.0)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--input-res", type=int, default=224)
     p.add_argument("--readers", nargs="+", default=["decord", "pyav", "cv2"])
     p.add_argument("--short-side", type=int, default=REENCODE_SHORT_SIDE,
                    help="re-encode size; 0 skips the re-encoded copies")
     p.add_argument("--profiles", nargs="+", default=sorted(REENCODE_PROFILES), choices=sorted(REENCODE_PROFILES))
+    p.add_argument("--workers", type=int, nargs="*", default=[],
+                   help="also measure a DataLoader with each of these worker counts (first reader of --readers)")
+    p.add_argument("--batch-size", type=int, default=24, help="for --workers (the official per-GPU batch)")
+    p.add_argument("--batches", type=int, default=10, help="for --workers, after one warm-up batch")
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "loader.md"))
     args = p.parse_args()
     torch.set_num_threads(1)  # as in a DataLoader worker
@@ -143,13 +173,20 @@ def main():
             rows = bench_copies(copies, args.meta_dir, args.readers, args.samples, args.input_res, args.repeats)
             sections.append(title + "\n\n" + "\n".join(rows))
         if args.realistic:
-            data_dir, meta_dir, summary = write_corpus(os.path.join(tmp, "realistic"), args.realistic_videos)
+            data_dir, meta_dir, summary = write_corpus(os.path.join(tmp, "realistic"), args.realistic_videos,
+                                                       seconds=args.realistic_seconds,
+                                                       workers=max(1, min(8, os.cpu_count() or 1)))
             title = f"realistic corpus ({summary}): {args.realistic_samples} samples"
             print(title, flush=True)
             copies = with_reencoded(data_dir, args.short_side, args.profiles, os.path.join(tmp, "realistic-copies"))
             rows = bench_copies(copies, meta_dir, args.readers, args.realistic_samples, args.input_res,
                                 args.repeats)
             sections.append(title + "\n\n" + "\n".join(rows))
+            if args.workers:
+                rows = bench_workers(copies, meta_dir, args.readers[0], args.input_res, args.workers,
+                                     args.batch_size, args.batches)
+                sections.append(f"realistic corpus, DataLoader workers ({os.cpu_count()} CPU cores)\n\n" +
+                                "\n".join(rows))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write("\n\n".join(sections) + "\n")

@@ -12,7 +12,7 @@ import inspect
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from . import cc3m, webvid, yttemporal  # noqa: F401 (they register their datasets)
+from . import cc3m, instagram, webvid, yttemporal  # noqa: F401 (they register their datasets)
 from .base import DATASETS
 from .collate import TextVideoCollator
 from .masking import MASKING_KEYS, build_masker

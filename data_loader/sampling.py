@@ -70,6 +70,28 @@ def span_frame_indices(windows, num_frames, fps, rng):
     return max(int(first * fps), 0) + offsets
 
 
+def clip_frame_indices(num_available, fps, num_frames, stride, rng, target_fps=30, mode="rand"):
+    """CPD's clip (pySlowFast's decoder): `num_frames` frames spread over `num_frames * stride` frames of a
+    `target_fps` timeline, i.e. `num_frames * stride * fps / target_fps` source frames.
+
+    The clip starts at a uniform random time in the video (`mode` "rand") or at the middle of the range
+    ("center"); decoding starts at the first frame at or after it, and the frames are
+    floor(linspace(0, clip - 1, num_frames)) from there, clamped to the last frame (a video shorter than the clip
+    repeats its last frame, as the official)."""
+    if num_available < 1:
+        raise SamplingError("the video has no frames")
+    clip = stride * num_frames * fps / target_fps
+    delta = max(num_available - clip, 0.0)
+    if mode == "rand":
+        start = rng.uniform(0, delta)
+    elif mode == "center":
+        start = delta / 2
+    else:
+        raise ValueError(f"clip sampling mode must be 'rand' or 'center', got {mode!r}")
+    offsets = np.floor(np.linspace(0, clip - 1, num_frames)).astype(np.int64)
+    return np.minimum(int(np.ceil(start)) + offsets, num_available - 1)
+
+
 def sample_keep_indices(n_slots, patches_per_slot, mask_ratio, rng):
     """(n_slots, n_keep) kept patch indices, drawn independently per tubelet slot and left unsorted (official)."""
     n_keep = int(patches_per_slot * (1 - mask_ratio))

@@ -1,8 +1,10 @@
 """Tokenizers for the text towers, as callables `list[str] -> {"input_ids", "attention_mask"}` run in the data
 workers' collate. `tokenizer.type` in the config picks one; by default the architecture's own.
 
-- "huggingface" (TVTS v1): a Hugging Face tokenizer by hub name or local directory, padded to the longest
-  transcript and truncated at `max_length` (official: 50).
+- "huggingface" (TVTS v1, CPD): a Hugging Face tokenizer by hub name or local directory, truncated at
+  `max_length` (TVTS: 50) keeping [SEP] last, padded to the longest text in the batch. CPD's official rule is
+  `truncation: "slice"` (the first `max_length` ids, so a long caption loses its [SEP]) with `padding:
+  "max_length"` (every caption padded with 0 to 64: its text tower attends to padding, so the length matters).
 - "clip" (TVTSv2): CLIP's byte-level BPE (the vocabulary file ships with `open_clip_torch`; nothing is
   downloaded): [SOT] + tokens + [EOT], truncated to `max_length` (77) with EOT kept last, as
   `clip.tokenize(truncate=True)` and OpenCLIP's tokenizer do. Batches are padded with 0 to their longest sequence
@@ -19,13 +21,20 @@ from utils.registry import Registry
 TOKENIZERS = Registry("tokenizer (tokenizer.type)")
 
 
+PADDINGS = ("longest", "max_length")
+TRUNCATIONS = ("keep_last", "slice")
+
+
 @TOKENIZERS.register("huggingface")
 class HuggingFaceTokenizer:
-    def __init__(self, name, max_length=50, vocab_size=None):
+    def __init__(self, name, max_length=50, vocab_size=None, padding="longest", truncation="keep_last"):
         from transformers import AutoTokenizer
+        if padding not in PADDINGS or truncation not in TRUNCATIONS:
+            raise ValueError(f"tokenizer padding must be one of {PADDINGS} and truncation one of {TRUNCATIONS}; got "
+                             f"{padding!r}, {truncation!r}")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers tokenise; no nested thread pools
         self.tokenizer = AutoTokenizer.from_pretrained(name)
-        self.name, self.max_length = name, max_length
+        self.name, self.max_length, self.padding, self.truncation = name, max_length, padding, truncation
         check_vocabulary(len(self.tokenizer), name, vocab_size)
 
     @property
@@ -33,8 +42,17 @@ class HuggingFaceTokenizer:
         return len(self.tokenizer)
 
     def __call__(self, texts):
-        tokens = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
-                                return_tensors="pt")
+        if self.truncation == "slice":
+            rows = [ids[:self.max_length] for ids in self.tokenizer(list(texts))["input_ids"]]
+            width = self.max_length if self.padding == "max_length" else max(len(r) for r in rows)
+            ids = torch.zeros((len(rows), width), dtype=torch.int64)
+            mask = torch.zeros_like(ids)
+            for i, row in enumerate(rows):
+                ids[i, :len(row)] = torch.tensor(row)
+                mask[i, :len(row)] = 1
+            return {"input_ids": ids, "attention_mask": mask}
+        tokens = self.tokenizer(list(texts), padding=True if self.padding == "longest" else "max_length",
+                                truncation=True, max_length=self.max_length, return_tensors="pt")
         return {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
 
     def decode(self, ids):
@@ -104,11 +122,17 @@ def check_vocabulary(size, name, vocab_size):
                          "token ids would fall outside the embedding table")
 
 
-def build_tokenizer(kind, name="", max_length=None, vocab_size=None):
-    """The tokenizer of a config's `tokenizer` entry; `max_length` None takes the kind's default (50 / 77)."""
+def build_tokenizer(kind, name="", max_length=None, vocab_size=None, padding="", truncation=""):
+    """The tokenizer of a config's `tokenizer` entry; `max_length` None takes the kind's default (50 / 77),
+    `padding` / `truncation` "" theirs (only the "huggingface" kind has a choice)."""
     kwargs = {"name": name, "vocab_size": vocab_size}
     if max_length is not None:
         kwargs["max_length"] = max_length
+    for key, value in (("padding", padding), ("truncation", truncation)):
+        if value:
+            if kind != "huggingface":
+                raise ValueError(f"tokenizer.{key} is a choice of the 'huggingface' tokenizer, not of {kind!r}")
+            kwargs[key] = value
     return TOKENIZERS.build(kind, **kwargs)
 
 
@@ -117,7 +141,8 @@ def model_tokenizer(tokenizer_cfg, arch_args, model):
     against the model's vocabulary and context length."""
     name = tokenizer_cfg.get("name") or type(model).default_tokenizer_name(arch_args)
     tokenizer = build_tokenizer(tokenizer_cfg.get("type") or model.tokenizer, name,
-                                tokenizer_cfg.get("max_length") or None, model.text_vocab_size)
+                                tokenizer_cfg.get("max_length") or None, model.text_vocab_size,
+                                tokenizer_cfg.get("padding", ""), tokenizer_cfg.get("truncation", ""))
     if tokenizer.max_length > model.text_context_length:
         raise ValueError(f"tokenizer.max_length {tokenizer.max_length} exceeds the text tower's context of "
                          f"{model.text_context_length} positions")

@@ -95,6 +95,60 @@ class VideoTransform:
         return out.mul_(self._scale).add_(self._offset)
 
 
+SLOWFAST_MEAN, SLOWFAST_STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
+
+
+class JitterCropTransform:
+    """CPD's video augmentation (pySlowFast's): uint8 frames (T, H, W, 3) -> float32 (T, 3, crop, crop).
+
+    Training: the short side is resized to a size drawn uniformly from `scale_range` and rounded (bilinear,
+    no antialiasing; the long side floor-scaled; no resize when it already has that size), a random crop whose
+    offsets are drawn from [0, excess) (the official never takes the last offset), a horizontal flip with
+    probability 0.5, then mean 0.45 / std 0.225. Otherwise: short side to `scale_range[0]` and the centre crop.
+    The official normalises before resizing; both are linear, so the result is the same up to float rounding.
+    """
+
+    def __init__(self, crop_size, train, scale_range=(256, 340), flip=True, mean=SLOWFAST_MEAN, std=SLOWFAST_STD):
+        if not 0 < scale_range[0] <= scale_range[1] or scale_range[0] < crop_size:
+            raise ValueError(f"jitter scale_range {tuple(scale_range)} must be increasing and not below the crop "
+                             f"{crop_size}")
+        self.crop_size, self.train, self.scale_range, self.flip = crop_size, train, tuple(scale_range), flip
+        self._mean, self._std = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+
+    def __call__(self, frames, rng):
+        x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255)
+        size = int(round(rng.uniform(*self.scale_range))) if self.train else self.scale_range[0]
+        h, w = x.shape[-2:]
+        if min(h, w) != size:
+            if w < h:
+                h, w = int(math.floor(h / w * size)), size
+            else:
+                h, w = size, int(math.floor(w / h * size))
+            x = TF.resize(x, [h, w], antialias=False)
+        c = self.crop_size
+        if self.train:
+            top = int(rng.integers(0, h - c)) if h > c else 0
+            left = int(rng.integers(0, w - c)) if w > c else 0
+        else:
+            top, left = int(math.ceil((h - c) / 2)), int(math.ceil((w - c) / 2))
+        x = x[..., top:top + c, left:left + c]
+        if self.train and self.flip and rng.uniform() < 0.5:
+            x = x.flip(-1)
+        return ((x - self._mean) / self._std).contiguous()
+
+
+VIDEO_AUGMENTS = ("official", "slowfast_jitter")
+
+
+def build_video_transform(augment, crop_size, train, interpolation="bilinear", scale_range=(256, 340)):
+    """The datasets' frame pipeline: "official" (TVTS's `VideoTransform`) or "slowfast_jitter" (CPD's)."""
+    if augment == "official":
+        return VideoTransform(crop_size, train=train, interpolation=interpolation)
+    if augment == "slowfast_jitter":
+        return JitterCropTransform(crop_size, train, scale_range)
+    raise ValueError(f"augment must be one of {VIDEO_AUGMENTS}, got {augment!r}")
+
+
 def random_resized_crop_box(height, width, scale, ratio, rng):
     """torchvision's RandomResizedCrop box, drawn from `rng`: (top, left, h, w) with the area fraction ~ U(scale)
     and the aspect (w/h) log-uniform in `ratio`, 10 tries, then the centre crop of the whole frame clamped to the

@@ -10,8 +10,8 @@ import numpy as np
 
 from .base import DATASETS, FailSafeDataset, read_split_file, subsample_table
 from .readers import get_reader
-from .sampling import segment_frame_indices
-from .transforms import VideoTransform
+from .sampling import clip_frame_indices, segment_frame_indices
+from .transforms import build_video_transform
 
 VAL_ROWS = 1000
 
@@ -28,27 +28,37 @@ def caption_table(meta_dir, prefix, split, subsample, seed):
 class WebVid(FailSafeDataset):
     """Sample dict: `text` [caption], `label` (1,), `video` (num_frames, 3, res, res), `keep_ind` from the masker
     (default: every patch, in shuffled order). Frames: one per equal segment, random in train and val, the
-    segment middle for test (official)."""
+    segment middle for test (official). CPD on WebVid: `frame_sampling` "clip" (CPD's clip of `num_frames` frames
+    over `num_frames * clip_stride` frames at 30 fps; random in training, centred otherwise) and `augment`
+    "slowfast_jitter" (see `data_loader.yttemporal.YTTemporal`)."""
 
     default_mask_ratio = 0.0
     texts_per_sample = 1
 
     def __init__(self, data_dir, split="train", meta_dir="meta_data", reader="decord", num_frames=4, input_res=224,
-                 resize_interpolation="bilinear", subsample=1, decoded_cache_mb=0, loading="lax", seed=0,
-                 masker=None):
+                 resize_interpolation="bilinear", subsample=1, decoded_cache_mb=0, frame_sampling="segments",
+                 clip_stride=4, augment="official", jitter_range=(256, 340), loading="lax", seed=0, masker=None):
         super().__init__(split, loading, seed, masker)
+        if frame_sampling not in ("segments", "clip"):
+            raise ValueError(f"frame_sampling must be 'segments' or 'clip', got {frame_sampling!r}")
+        self.frame_sampling, self.clip_stride = frame_sampling, clip_stride
         table = caption_table(meta_dir, "webvid", split, subsample, seed)
         self._captions = [str(c) for c in table.iloc[:, 0]]
         self._names = [str(p) for p in table.iloc[:, 1]]
         self.video_dir = os.path.join(data_dir, "train" if split == "train" else "val")
         self.reader = get_reader(reader, decoded_cache_mb)
         self.num_frames = self.num_video_frames = num_frames
-        self.transform = VideoTransform(input_res, train=self.train, interpolation=resize_interpolation)
+        self.transform = build_video_transform(augment, input_res, self.train, resize_interpolation, jitter_range)
 
     def _load(self, index, rng):
         with self.reader.open(os.path.join(self.video_dir, self._names[index] + ".mp4")) as video:
-            mode = "uniform" if self.split == "test" else "rand"
-            frames = video.read(segment_frame_indices(self.num_frames, video.num_frames, rng, mode))
+            if self.frame_sampling == "clip":
+                indices = clip_frame_indices(video.num_frames, video.fps, self.num_frames, self.clip_stride, rng,
+                                             mode="rand" if self.train else "center")
+            else:
+                mode = "uniform" if self.split == "test" else "rand"
+                indices = segment_frame_indices(self.num_frames, video.num_frames, rng, mode)
+            frames = video.read(indices)
         return {
             "text": [self._captions[index]],
             "label": np.zeros(1, dtype=np.int64),

@@ -11,11 +11,12 @@ import numpy as np
 
 from .base import DATASETS, FailSafeDataset, SampleError, read_split_file, subsample_table
 from .readers import get_reader
-from .sampling import sample_transcript_windows, span_frame_indices
+from .sampling import clip_frame_indices, sample_transcript_windows, span_frame_indices
 from .transcripts import load_transcript
-from .transforms import VideoTransform
+from .transforms import build_video_transform
 
 FPS_SOURCES = ("official", "stream")
+FRAME_SAMPLINGS = ("span", "clip")
 
 
 def annotation_path(data_dir, name):
@@ -38,17 +39,25 @@ class YTTemporal(FailSafeDataset):
     container's frame rate. `min_words` > 0 treats windows with fewer words as failed samples (the official keeps
     empty transcripts: 0). `subsample` < 1 keeps a seeded share of the split (the official ignored it here).
     `decoded_cache_mb` > 0 keeps decoded videos in memory, per worker (small corpora only).
+
+    CPD on YT-Temporal (`n_trans` 1: one transcript window is the caption): `frame_sampling` "clip" takes CPD's
+    clip of `num_frames` frames over `num_frames * clip_stride` frames at 30 fps inside the window (random in
+    training, centred otherwise) instead of the official "span" rule, and `augment` "slowfast_jitter" CPD's
+    short-side jitter in `jitter_range`, crop, flip and normalisation instead of "official".
     """
 
     default_mask_ratio = 0.75
 
     def __init__(self, data_dir, split="train", meta_dir="meta_data", reader="decord", num_frames=4, n_trans=4,
                  transcript_lengths=(3, 4, 5), gap=1.0, input_res=224, resize_interpolation="bilinear",
-                 fps_source="official", min_words=0, subsample=1, decoded_cache_mb=0, loading="lax", seed=0,
-                 masker=None):
+                 fps_source="official", min_words=0, subsample=1, decoded_cache_mb=0, frame_sampling="span",
+                 clip_stride=4, augment="official", jitter_range=(256, 340), loading="lax", seed=0, masker=None):
         super().__init__(split, loading, seed, masker)
         if fps_source not in FPS_SOURCES:
             raise ValueError(f"fps_source must be one of {FPS_SOURCES}, got {fps_source!r}")
+        if frame_sampling not in FRAME_SAMPLINGS:
+            raise ValueError(f"frame_sampling must be one of {FRAME_SAMPLINGS}, got {frame_sampling!r}")
+        self.frame_sampling, self.clip_stride = frame_sampling, clip_stride
         self.data_dir = data_dir
         split_file = os.path.join(meta_dir, f"yttemporal_{'train' if split == 'train' else 'val'}.csv")
         table = subsample_table(read_split_file(split_file, columns=["Name"]), subsample, seed)
@@ -56,7 +65,7 @@ class YTTemporal(FailSafeDataset):
         self.reader = get_reader(reader, decoded_cache_mb)
         self.n_trans, self.total_frames = n_trans, num_frames * n_trans
         self.transcript_lengths, self.gap = tuple(transcript_lengths), gap
-        self.transform = VideoTransform(input_res, train=self.train, interpolation=resize_interpolation)
+        self.transform = build_video_transform(augment, input_res, self.train, resize_interpolation, jitter_range)
         self.fps_source, self.min_words = fps_source, min_words
 
     @property
@@ -83,7 +92,7 @@ class YTTemporal(FailSafeDataset):
                 fps = video.num_frames / video_len
             else:
                 fps = video.fps
-            frames = video.read(span_frame_indices(windows, self.total_frames, fps, rng))
+            frames = video.read(self._frame_indices(windows, fps, video.num_frames, rng))
         return {
             "text": texts,
             "label": np.arange(self.n_trans, dtype=np.int64),
@@ -91,3 +100,12 @@ class YTTemporal(FailSafeDataset):
             "name": name,
             "index": index,
         }
+
+    def _frame_indices(self, windows, fps, num_available, rng):
+        if self.frame_sampling == "span":
+            return span_frame_indices(windows, self.total_frames, fps, rng)
+        first, last = windows.span
+        lo = max(int(first * fps), 0)
+        available = min(int((last - first) * fps), num_available - lo)
+        return lo + clip_frame_indices(available, fps, self.total_frames, self.clip_stride, rng,
+                                       mode="rand" if self.train else "center")

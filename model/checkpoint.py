@@ -141,9 +141,14 @@ def load_checkpoint(net, path):
 
     Every tensor of `net` must be in the file with its shape and the file may hold nothing else, with one
     exception: a part named in `net.optional_checkpoint_prefixes` may be absent as a whole (released TVTSv2
-    files carry no sort head); it keeps its initialisation and the report says so.
+    files carry no sort head); it keeps its initialisation and the report says so. Keys named in
+    `net.ignored_checkpoint_keys` (CPD's memory banks) are training state, left out with a log line.
     """
     state = model_state_from_checkpoint(read_checkpoint(path), path)
+    ignored = sorted(k for k in state if k in getattr(net, "ignored_checkpoint_keys", ()))
+    if ignored:
+        log.info("%s: training state, not part of the network, left out: %s", path, ", ".join(ignored))
+        state = {k: v for k, v in state.items() if k not in ignored}
     expected = net.state_dict()
     absent = {}
     for prefix in getattr(net, "optional_checkpoint_prefixes", ()):

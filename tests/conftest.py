@@ -1,4 +1,4 @@
-"""Tiny TVTS configurations and synthetic batches shared by the tests."""
+"""Tiny TVTS, TVTSv2 and CPD configurations and synthetic batches shared by the tests."""
 import copy
 import os
 import sys
@@ -9,7 +9,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from model import TVTS  # noqa: E402
+from model import TVTS, build_model  # noqa: E402
 
 TINY_ARGS = {
     "video_params": {"arch_config": "base_patch16_224", "num_frames": 16, "img_size": 32, "patch_size": 8,
@@ -32,6 +32,34 @@ def tiny_args(**overrides):
 def tiny_model(seed=0, **overrides):
     torch.manual_seed(seed)
     return TVTS(**tiny_args(**overrides))
+
+
+TINY_CPD_ARGS = {
+    "video_params": {"model": "slowonly_resnet", "depth": 10, "width": 4},
+    "text_params": {"model": "distilbert", "pretrained": False,
+                    "config": {"vocab_size": 100, "dim": 32, "n_layers": 1, "n_heads": 2, "hidden_dim": 64,
+                               "max_position_embeddings": 32}},
+    "emb_dim": 16,
+}
+
+
+def tiny_cpd_args(**overrides):
+    args = copy.deepcopy(TINY_CPD_ARGS)
+    args.update(overrides)
+    return args
+
+
+def tiny_cpd(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return build_model({"type": "CPD", "args": tiny_cpd_args(**overrides)})
+
+
+def make_cpd_batch(b=2, frames=4, res=32, seq=6, vocab=100, seed=0):
+    """One caption per clip, as CPD trains."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, vocab, (b, seq), generator=g)
+    return {"text": {"input_ids": ids, "attention_mask": torch.ones_like(ids)},
+            "video": torch.randn(b, frames, 3, res, res, generator=g)}
 
 
 def random_keep_ind(b, slots, n_keep, patches, generator=None):

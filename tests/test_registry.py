@@ -1,21 +1,27 @@
 """Tests generated from the registries: every registered architecture gets a tiny build, a forward and backward,
 activation checkpointing, a strict checkpoint round trip and its config checks; every task drives a registered
 objective. A new registry entry without a tiny config here fails the first test."""
+import inspect
+
 import pytest
 import torch
 
-from conftest import make_batch, make_v2_batch, tiny_args, tiny_v2_args
+from conftest import make_batch, make_cpd_batch, make_v2_batch, tiny_args, tiny_cpd_args, tiny_v2_args
 from model import (ARCHITECTURES, HEADS, OBJECTIVES, TEXT_ENCODERS, VIDEO_ENCODERS, TVTSLoss, build_model,
                    load_checkpoint)
 from model.loss import SORT_MODELLINGS
 from trainer.task import TASKS
 
-TINY = {"TVTS": (tiny_args, make_batch), "TVTSv2": (tiny_v2_args, make_v2_batch)}
+TINY = {"TVTS": (tiny_args, make_batch), "TVTSv2": (tiny_v2_args, make_v2_batch),
+        "CPD": (tiny_cpd_args, make_cpd_batch)}
+SORTING = sorted(a for a in TINY if "sort_params" in inspect.signature(ARCHITECTURES.get(a).check_args).parameters)
+CHECKPOINTING = sorted(a for a in TINY if "grad_checkpointing" in inspect.signature(ARCHITECTURES.get(a)).parameters)
 
 
 def test_every_architecture_has_a_tiny_config():
     assert sorted(TINY) == ARCHITECTURES.names()
-    assert VIDEO_ENCODERS.names() == ["space_time_vit", "tubelet_vit"]
+    assert SORTING == CHECKPOINTING == ["TVTS", "TVTSv2"]
+    assert VIDEO_ENCODERS.names() == ["slowonly_resnet", "space_time_vit", "tubelet_vit"]
     assert TEXT_ENCODERS.names() == ["clip", "huggingface"] and HEADS.names() == ["clip_order", "pairwise_sort",
                                                                                 "segment_sort", "sort_transformer"]
 
@@ -25,15 +31,14 @@ def test_forward_backward_reach_every_trainable_parameter(arch):
     args, batch = TINY[arch]
     torch.manual_seed(0)
     model = build_model({"type": arch, "args": args()})
-    text, video, logits = model(batch())
-    (text.sum() + video.sum() + logits.sum()).backward()
+    sum(out.sum() for out in model(batch())).backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing
-    assert model.tokenizer in ("huggingface", "clip") and model.masking in ("per_slot", "tube")
+    assert model.tokenizer in ("huggingface", "clip") and model.masking in ("per_slot", "tube", "none")
 
 
 @pytest.mark.parametrize("head", HEADS.names())
-@pytest.mark.parametrize("arch", sorted(TINY))
+@pytest.mark.parametrize("arch", SORTING)
 def test_every_sort_head_fits_every_architecture(arch, head):
     """Each head trains through the sort modelling that reads it; a head that sorts video segments builds only on
     an architecture that encodes them."""
@@ -54,7 +59,7 @@ def test_every_sort_head_fits_every_architecture(arch, head):
     assert all(p.grad is not None for p in model.pred_model.parameters())
 
 
-@pytest.mark.parametrize("arch", sorted(TINY))
+@pytest.mark.parametrize("arch", CHECKPOINTING)
 def test_activation_checkpointing_changes_nothing(arch):
     args, batch = TINY[arch]
     outputs, grads = [], []
@@ -92,9 +97,14 @@ def test_checkpoint_round_trip_and_architecture_only_build(arch, tmp_path):
 def test_unknown_arguments_are_named(arch):
     args, _ = TINY[arch]
     bad = args()
-    bad["sort_params"] = {**(bad.get("sort_params") or {}), "width": 64}
-    with pytest.raises(ValueError, match="sort_params.*width"):
+    bad["video_params"] = {**(bad.get("video_params") or {}), "no_such_key": 1}
+    with pytest.raises(ValueError, match="video_params.*no_such_key"):
         ARCHITECTURES.get(arch).check_args(**bad)
+    if arch in SORTING:
+        bad = args()
+        bad["sort_params"] = {**(bad.get("sort_params") or {}), "width": 64}
+        with pytest.raises(ValueError, match="sort_params.*width"):
+            ARCHITECTURES.get(arch).check_args(**bad)
     with pytest.raises(ValueError, match="unknown architecture.*known"):
         build_model({"type": "NoSuchModel", "args": {}})
 

@@ -19,7 +19,8 @@ DEFAULTS = {
     "arch": {"type": "TVTS", "args": None},
     # type "" = the architecture's own; name "" = its default (TVTS: the text model's); max_length 0 = the type's
     # default (huggingface 50, clip 77)
-    "tokenizer": {"type": "", "name": "", "max_length": 0},
+    # padding / truncation "" = the type's default (huggingface: "longest" / "keep_last"; CPD: "max_length" / "slice")
+    "tokenizer": {"type": "", "name": "", "max_length": 0, "padding": "", "truncation": ""},
     "data_loader": [],
     # param_groups: [{"name", "match" (regex), "lr"}], first match wins; [] = one group (see trainer.optim)
     "optimizer": {"type": "AdamW", "args": None, "param_groups": [], "no_weight_decay": ""},
@@ -86,12 +87,15 @@ def validate_config(config, source):
     for i, rule in enumerate(opt["param_groups"]):
         where = f"{source}: optimizer.param_groups[{i}]"
         _require(isinstance(rule, dict) and isinstance(rule.get("match"), str), f"{where} needs a 'match' regex")
-        _require(set(rule) <= {"name", "match", "lr"}, f"{where}: keys are name, match, lr; got {sorted(rule)}")
+        _require(set(rule) <= {"name", "match", "lr", "from_epoch"},
+                 f"{where}: keys are name, match, lr, from_epoch; got {sorted(rule)}")
+        _require(isinstance(rule.get("from_epoch", 1), int) and rule.get("from_epoch", 1) >= 1,
+                 f"{where}.from_epoch must be an epoch number (1-based)")
     _require(cfg["loss"]["type"] in TASKS and cfg["loss"]["type"] in OBJECTIVES,
              f"{source}: loss.type {cfg['loss']['type']!r} is unknown; known: {OBJECTIVES.names()}")
     _check_args(cfg["loss"]["args"], OBJECTIVES.get(cfg["loss"]["type"]), f"{source}: loss.args")
     modelling = (cfg["loss"]["args"] or {}).get("sort_modelling", "kway")
-    if modelling in SORT_MODELLINGS:
+    if cfg["loss"]["type"] == "TVTSLoss" and modelling in SORT_MODELLINGS:
         head = (cfg["arch"]["args"].get("sort_params") or {}).get("head", "sort_transformer")
         heads = SORT_MODELLINGS[modelling][2]
         needed = repr(heads[0]) if len(heads) == 1 else f"one of {list(heads)}"

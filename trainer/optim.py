@@ -55,7 +55,7 @@ class HFAdamW(torch.optim.Optimizer):
         return loss
 
 
-OPTIMIZERS = {"AdamW": HFAdamW, "torch.AdamW": torch.optim.AdamW}
+OPTIMIZERS = {"AdamW": HFAdamW, "torch.AdamW": torch.optim.AdamW, "SGD": torch.optim.SGD}
 
 
 def parameter_groups(model, rules=(), no_weight_decay="", weight_decay=0.0):
@@ -67,7 +67,9 @@ def parameter_groups(model, rules=(), no_weight_decay="", weight_decay=0.0):
     (`re.search`; "" matches all), a parameter no rule matches is an error, and rules sharing a `name` share a
     group. Each group is split into parameters with weight decay and those matching `no_weight_decay` (regex) with
     0, in the order decay, no decay; groups come in the order their names first appear in `rules`. A rule's `lr`
-    (absent: the optimiser's) is the group's base learning rate, which the schedule scales.
+    (absent: the optimiser's) is the group's base learning rate, which the schedule scales; its `from_epoch` E
+    (absent: 1) holds the group's learning rate at 0 before epoch E (CPD's frozen text tower), after which the
+    group starts at its `lr` and follows the schedule's later changes only.
     """
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not rules and not no_weight_decay:
@@ -87,6 +89,9 @@ def parameter_groups(model, rules=(), no_weight_decay="", weight_decay=0.0):
             if group.setdefault("lr", rule["lr"]) != rule["lr"]:
                 raise ValueError(f"optimizer.param_groups: rules named {key[0]!r} give different learning rates "
                                  f"({group['lr']} and {rule['lr']})")
+        if "from_epoch" in rule:
+            if group.setdefault("from_epoch", rule["from_epoch"]) != rule["from_epoch"]:
+                raise ValueError(f"optimizer.param_groups: rules named {key[0]!r} give different from_epoch values")
         group["params"].append(param)
         group["names"].append(name)
     order = list(dict.fromkeys(r.get("name", r["match"]) for r in rules))
@@ -139,10 +144,24 @@ class LRSchedule:
             lr *= (step + 1) / self.warmup_steps
         return lr
 
+    def factor(self, step):
+        return self.lr(step) / self.base_lr if self.base_lr else 0.0
+
     def apply(self, optimizer, step):
-        """Set every group's lr for `step`; returns the base lr's value."""
+        """Set every group's lr for `step` (a group with `from_epoch` E: 0 before epoch E, then its base lr times
+        the schedule's factor relative to the factor at the start of epoch E); returns the base lr's value."""
         lr = self.lr(step)
-        factor = lr / self.base_lr if self.base_lr else 0.0
+        factor = self.factor(step)
+        epoch = step // max(self.steps_per_epoch, 1) + 1
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"] * factor if "initial_lr" in group else lr
+            base = group.get("initial_lr")
+            if base is None:
+                group["lr"] = lr
+            elif group.get("from_epoch", 1) > epoch:
+                group["lr"] = 0.0
+            elif group.get("from_epoch", 1) > 1:
+                start = self.factor((group["from_epoch"] - 1) * self.steps_per_epoch)
+                group["lr"] = base * factor / start if start else 0.0
+            else:
+                group["lr"] = base * factor
         return lr

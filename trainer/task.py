@@ -1,16 +1,21 @@
 """Tasks: everything method-specific in pretraining and validation, behind one interface.
 
-The trainer and `evaluate()` only call a task: `training_losses(net, batch)` returns a dict of named 0-d losses
-with "total" (the one back-propagated); `validation_outputs(net, batch)` returns per-clip tensors that are gathered
-over ranks and handed to `validation_metrics(outputs)`; `find_unused_parameters(datasets)` tells DDP whether some
-parameters get no gradient on some batches; `state_dict()` / `load_state_dict()` hold any state that must survive
-a resume (none for the TVTS family). A task is chosen by the config's `loss.type`, the objective it drives.
+The trainer and `evaluate()` only call a task: `attach(model, datasets)` once, before any resume, with the
+network and the training datasets; `set_epoch(epoch)` at the start of each training epoch;
+`training_losses(net, batch)` returns a dict of named 0-d losses with "total" (the one back-propagated);
+`validation_outputs(net, batch)` returns per-clip tensors that are gathered over ranks and handed to
+`validation_metrics(outputs)`; `find_unused_parameters(datasets)` tells DDP whether some parameters get no gradient
+on some batches; `state_dict()` / `load_state_dict()` hold any state that must survive a resume (none for TVTS;
+CPD's memory banks). A task is chosen by the config's `loss.type`, the objective it drives.
 """
+import numpy as np
 import torch
+import torch.distributed as dist
 
 from model import OBJECTIVES, sim_matrix
+from model.memory_bank import draw_slots
 from utils.amp import autocast, autocast_dtype
-from utils.distributed import gather_with_grad
+from utils.distributed import gather_rows, gather_with_grad, is_distributed
 from utils.registry import Registry
 
 from .metrics import retrieval_metrics, sort_accuracy
@@ -25,6 +30,12 @@ class Task:
 
     def __init__(self, cfg, device):
         self.cfg, self.device = cfg, device
+
+    def attach(self, model, datasets):
+        pass
+
+    def set_epoch(self, epoch):
+        pass
 
     def find_unused_parameters(self, datasets):
         return False
@@ -101,9 +112,7 @@ class TranscriptSortTask(Task):
     def validation_metrics(self, outputs):
         """Text-to-video and video-to-text R@1/5/10/50, MedR, MeanR (a clip's text is the mean of its transcript
         embeddings), and the sort accuracy per transcript and per whole order when the clips carry K > 1."""
-        sims = sim_matrix(outputs["text"], outputs["video"]).cpu().numpy()
-        metrics = {f"t2v_{k}": v for k, v in retrieval_metrics(sims).items()}
-        metrics.update({f"v2t_{k}": v for k, v in retrieval_metrics(sims.T, ties="averaged").items()})
+        metrics = retrieval_both_ways(outputs["text"], outputs["video"])
         if "sort_logits" in outputs:
             positions = self.loss.sort_positions(outputs["sort_logits"].cpu())
             metrics.update(sort_accuracy(positions, outputs["sort_labels"].cpu()))
@@ -115,6 +124,115 @@ class TranscriptSortTask(Task):
         if "sort_acc" in m:
             line += f", sort acc {m['sort_acc']:.1f}% (whole order {m['sort_order_acc']:.1f}%)"
         return line
+
+
+def retrieval_both_ways(text, video):
+    """Text-to-video (optimistic ties) and video-to-text (averaged ties) ranks of unit-norm embeddings."""
+    sims = sim_matrix(text, video).cpu().numpy()
+    metrics = {f"t2v_{k}": v for k, v in retrieval_metrics(sims).items()}
+    metrics.update({f"v2t_{k}": v for k, v in retrieval_metrics(sims.T, ties="averaged").items()})
+    return metrics
+
+
+def _rank():
+    return dist.get_rank() if is_distributed() else 0
+
+
+def _mean_over_ranks(value):
+    if is_distributed():
+        value = value.clone()
+        dist.all_reduce(value)
+        value /= dist.get_world_size()
+    return value
+
+
+@TASKS.register("CPDLoss")
+class PairDiscriminationTask(Task):
+    """CPD: memory-bank NCE between each clip's video and caption embeddings (`model.memory_bank`), with the
+    curriculum that keeps the text tower frozen (no gradient) for the first `text_freeze_epochs` epochs.
+
+    The banks hold one slot per training instance (the dataset index a sample reports, which follows a replaced
+    sample), live here rather than in the network (so DDP never broadcasts them), are updated after every batch
+    with the features and indices of every rank, and are saved with the normalisers and the step count in the
+    checkpoint, so a resumed run continues exactly. The loss is computed in fp32 under any autocast. Negatives are
+    drawn from a generator seeded by (seed, rank, step): different on each rank, identical on a resume. Validation
+    reports text-video retrieval on the validation clips, as the official."""
+
+    summary_keys = ("t2v_R1", "t2v_R5", "t2v_R10", "t2v_MedR", "v2t_R1", "v2t_R5", "v2t_R10", "v2t_MedR")
+
+    def __init__(self, cfg, device):
+        super().__init__(cfg, device)
+        self.loss = OBJECTIVES.build(cfg["loss"]["type"], **(cfg["loss"]["args"] or {})).to(self.device)
+        self.dtype = autocast_dtype(cfg["trainer"]["precision"], self.device)
+        self.seed, self.epoch, self.steps = cfg["seed"], 1, 0
+
+    def attach(self, model, datasets):
+        if len(datasets) != 1:
+            raise ValueError(f"CPD trains on one dataset (its memory banks hold one slot per instance), got "
+                             f"{len(datasets)} loaders")
+        if datasets[0].texts_per_sample != 1:
+            raise ValueError(f"CPD pairs each clip with one caption; the training dataset gives "
+                             f"{datasets[0].texts_per_sample} (YT-Temporal: set n_trans 1)")
+        generator = torch.Generator().manual_seed(self.seed)  # the same banks on every rank
+        self.loss.reset(len(datasets[0]), model.embed_dim, generator)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    @property
+    def text_frozen(self):
+        return self.epoch <= self.loss.text_freeze_epochs
+
+    def find_unused_parameters(self, datasets):
+        return self.loss.text_freeze_epochs > 0
+
+    def _forward(self, net, batch, text_grad=True):
+        inputs = {"text": {k: v.to(self.device, non_blocking=True) for k, v in batch["text"].items()},
+                  "video": batch["video"].to(self.device, non_blocking=True), "text_grad": text_grad}
+        with autocast(self.device, self.dtype):
+            text, video = net(inputs)
+        return text.float(), video.float()
+
+    def _generator(self):
+        seed = int(np.random.SeedSequence([self.seed, _rank(), self.steps]).generate_state(1)[0])
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def training_losses(self, net, batch):
+        text, video = self._forward(net, batch, text_grad=not self.text_frozen)
+        index = batch["index"].to(self.device)
+        slots = draw_slots(index, self.loss.num_negatives, self.loss.num_instances, self._generator(),
+                           self.loss.exclude_positive)
+        probs_v, probs_t = self.loss.probabilities(video, text, slots, _mean_over_ranks)
+        self.loss.update(gather_rows(video.detach()), gather_rows(text.detach()), gather_rows(index))
+        self.steps += 1
+        losses = self.loss(probs_v, probs_t)
+        losses["acc"] = (probs_v.detach().argmax(1) == 0).float().mean() * 100
+        return losses
+
+    @torch.no_grad()
+    def validation_outputs(self, net, batch):
+        text, video = self._forward(net, batch)
+        return {"text": text, "video": video}
+
+    def validation_metrics(self, outputs):
+        return retrieval_both_ways(outputs["text"], outputs["video"])
+
+    def format_metrics(self, m):
+        return (f"t2v R@1/5/10 {m['t2v_R1']:.1f}/{m['t2v_R5']:.1f}/{m['t2v_R10']:.1f} MedR {m['t2v_MedR']:.0f}, "
+                f"v2t R@1/5/10 {m['v2t_R1']:.1f}/{m['v2t_R5']:.1f}/{m['v2t_R10']:.1f} MedR {m['v2t_MedR']:.0f}")
+
+    def state_dict(self):
+        return {"memory": {k: v.cpu() for k, v in self.loss.state_dict().items()}, "steps": self.steps}
+
+    def load_state_dict(self, state):
+        if set(state) != {"memory", "steps"}:
+            raise ValueError(f"a CPD checkpoint's task state holds 'memory' and 'steps', got {sorted(state)}")
+        shapes = {k: tuple(v.shape) for k, v in state["memory"].items()}
+        if shapes.get("vis_memory") != tuple(self.loss.vis_memory.shape):
+            raise ValueError(f"the checkpoint's memory banks are {shapes.get('vis_memory')}, but this run's training "
+                             f"set and embedding give {tuple(self.loss.vis_memory.shape)}")
+        self.loss.load_state_dict({k: v.to(self.device) for k, v in state["memory"].items()})
+        self.steps = int(state["steps"])
 
 
 def build_task(cfg, device):

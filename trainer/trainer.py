@@ -57,6 +57,7 @@ class Trainer:
         self.tokenizer = make_tokenizer(cfg, self.model)
         self.train_loader = AlternatingLoader(build_loaders(cfg, self.tokenizer, env), t["epoch_loader"])
         self.val_loaders = build_loaders(cfg, self.tokenizer, env, split="val")
+        self.task.attach(self.model, [loader.dataset for loader in self.train_loader.loaders])
         self.dataset_names = [e["args"]["dataset_name"] for e in cfg["data_loader"]]
         opt = cfg["optimizer"]
         self.optimizer = build_optimizer(self.model, opt["type"], opt["args"], opt["param_groups"],
@@ -120,6 +121,7 @@ class Trainer:
     def train_epoch(self, epoch):
         t, env = self.t, self.env
         self.train_loader.set_epoch(epoch)
+        self.task.set_epoch(epoch)
         self.model.train()
         n_steps, start = self._steps_per_epoch(), self.epoch_step
         progress = None

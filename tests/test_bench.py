@@ -22,3 +22,29 @@ def test_gpu_check_dry_run_writes_every_table(tmp_path):
     for label in ("| original | pyav | 0 |", "| original | pyav | 1 |", "| re-encoded 268, sampler | pyav | 1 |",
                   "| re-encoded 268, sampler | pyav | "):
         assert label in loader
+
+
+def test_cpd_demo_table_reads_finished_runs_only(tmp_path):
+    """bench/bench_cpd_demo.py's table: mean ± sd of the last validation over the finished seeds, the banks' spread
+    from the last checkpoint; a seed without its final checkpoint is left out."""
+    import json
+    import sys
+
+    import torch
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import bench_cpd_demo as bench
+    for seed, r1 in ((0, 2.0), (1, 4.0), (2, 9.0)):
+        run = tmp_path / "shipped" / f"seed{seed}" / "cpd-demo-cpu" / "20261203_000000"
+        run.mkdir(parents=True)
+        last = {f"YTTemporal/{k}": 10.0 for k in bench.FIGURES}
+        last["YTTemporal/t2v_R1"] = r1
+        (run / "metrics.jsonl").write_text(json.dumps({"epoch": 0}) + "\n" + json.dumps(last) + "\n")
+        if seed < 2:
+            bank = torch.eye(4) if seed == 0 else torch.ones(4, 4) / 2  # spread 0.5 / collapsed 0
+            torch.save({"task": {"memory": {"vis_memory": bank, "text_memory": bank}}}, run / "checkpoint-epoch5.pth")
+    table = bench.table(str(tmp_path), ["shipped", "sgd"], [0, 1, 2], epochs=5)
+    rows = [line for line in table.splitlines() if line.startswith("| shipped")]
+    assert len(rows) == 1 and "| sgd" not in table
+    cells = rows[0].split(" | ")
+    assert cells[1] == "3.0 ± 1.4 (2/4)" and cells[-1] == "0/1 |"
+    assert cells[-2] == "0.250 / 0.250"

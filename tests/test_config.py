@@ -1,4 +1,5 @@
 """Config loading and dotted overrides."""
+import glob
 import json
 import os
 
@@ -30,12 +31,36 @@ def test_unknown_override_keys_and_bad_files_are_named(tmp_path):
         load_config(tmp_path / "bad.json")
 
 
-@pytest.mark.parametrize("name", ["dist-yt-pt", "dist-cc-web-pt", "demo-cpu", "tvtsv2-b32", "tvtsv2-b16",
-                                  "tvtsv2-h14", "tvtsv2-demo-cpu"])
+SHIPPED = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(ROOT, "configs", "*.json")))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_parse(name):
     cfg = load_config(os.path.join(ROOT, "configs", f"{name}.json"))
-    assert cfg["arch"]["type"] == ("TVTSv2" if name.startswith("tvtsv2") else "TVTS")
+    method = "TVTSv2" if name.startswith("tvtsv2") else "CPD" if name.startswith("cpd") else "TVTS"
+    assert cfg["arch"]["type"] == method
     json.dumps(cfg)
+
+
+def test_the_cpd_recipe_is_the_official_one_once_its_files_exist(tmp_path):
+    """Instagram-300k: SGD 0.1 (momentum 0.9, wd 1e-4, clip 20), x0.1 after epochs 100, 201, 250 of 300; the text
+    tower frozen for 150 epochs and its lr 3e-5 from epoch 150 (the official off-by-one); K 16392, tau 0.07."""
+    from trainer.config import validate_config
+    from utils.config import ConfigError
+    cfg = load_config(os.path.join(ROOT, "configs", "cpd-ins300k.json"))
+    with pytest.raises(ConfigError, match="not found"):
+        validate_config(cfg, "cpd-ins300k")
+    args = cfg["data_loader"][0]["args"]
+    args["data_dir"], args["list_file"] = str(tmp_path), str(tmp_path / "ins_300k.json")
+    (tmp_path / "ins_300k.json").write_text("{}")
+    out = validate_config(cfg, "cpd-ins300k")
+    assert out["optimizer"]["type"] == "SGD" and out["optimizer"]["args"] == {"lr": 0.1, "momentum": 0.9,
+                                                                              "weight_decay": 1e-4}
+    assert out["lr_scheduler"]["milestones"] == [100, 201, 250] and out["trainer"]["epochs"] == 300
+    text = out["optimizer"]["param_groups"][0]
+    assert (text["lr"], text["from_epoch"]) == (3e-5, 150) and out["loss"]["args"]["text_freeze_epochs"] == 150
+    assert (out["loss"]["args"]["num_negatives"], out["loss"]["args"]["temperature"]) == (16392, 0.07)
+    assert out["trainer"]["grad_clip"] == 20.0 and args["batch_size"] * 8 == 256
 
 
 @pytest.mark.parametrize("name", ["dist-yt-pt", "dist-cc-web-pt"])

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 import train
-from conftest import TINY_CPD_ARGS, tiny_cpd
+from conftest import ROOT, TINY_CPD_ARGS, tiny_cpd
+from data_loader import synthetic
 from media import write_tokenizer, write_yt_corpus
 from test_distributed import _free_port
 from trainer.checkpointing import load_training_checkpoint
@@ -113,6 +114,31 @@ def test_a_resumed_cpd_run_reproduces_the_uninterrupted_one(corpus, tmp_path):
         torch.testing.assert_close(resumed["state_dict"][name], value, rtol=1e-5, atol=1e-7, msg=name)
     for name, value in reference["task"]["memory"].items():
         torch.testing.assert_close(resumed["task"]["memory"][name], value, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_text_to_video_retrieval_on_synthetic_captions_rises_above_chance(tmp_path):
+    """The demo recipe (configs/cpd-demo-cpu.json) on a small corpus made by the project's generator: after a short
+    pretraining (30 epochs of batches of 8, the text tower frozen for 2) the captions of the training clips retrieve
+    their own clip at 3x chance or more and the median rank falls from the untrained model's (about n / 2) to a third
+    of the clips. Validated on the training clips: the objective is instance discrimination."""
+    data = tmp_path / "synthetic"
+    synthetic.generate_corpus(data, num_videos=48, num_labelled=5, seed=0, workers=1)
+    meta = data / "meta_data"
+    (meta / "yttemporal_val.csv").write_text((meta / "yttemporal_train.csv").read_text())
+    n = len((meta / "yttemporal_train.csv").read_text().split()) - 1
+    config = os.path.join(ROOT, "configs", "cpd-demo-cpu.json")
+    train.main(["-c", config, f"trainer.save_dir=\"{tmp_path / 'runs'}\"", "trainer.epochs=30",
+                "trainer.val_every=30", "trainer.tensorboard=false", "trainer.save_period=30",
+                "data_loader.0.args.batch_size=8",
+                f"tokenizer.name=\"{data / 'tokenizer'}\"", f"data_loader.0.args.data_dir=\"{data / 'YTTemporal'}\"",
+                f"data_loader.0.args.meta_dir=\"{meta}\"", "loss.args.text_freeze_epochs=2",
+                "optimizer.param_groups.0.from_epoch=3", "data_loader.0.args.video_params.decoded_cache_mb=256"])
+    base = tmp_path / "runs" / "cpd-demo-cpu"
+    with open(base / sorted(os.listdir(base))[-1] / "metrics.jsonl") as f:
+        first, last = [json.loads(line) for line in f]
+    chance = 100.0 / n  # R@1 of a random ranking; its median rank is about n / 2
+    assert first["YTTemporal/t2v_MedR"] > n / 3
+    assert last["YTTemporal/t2v_R1"] >= 3 * chance - 1e-6 and last["YTTemporal/t2v_MedR"] <= n / 3, (n, last)
 
 
 def test_a_checkpoint_of_another_training_set_is_refused(corpus, tmp_path):

@@ -16,6 +16,7 @@ from conftest import ROOT, TINY_CPD_ARGS, tiny_cpd
 from data_loader import synthetic
 from media import write_tokenizer, write_yt_corpus
 from test_distributed import _free_port
+from test_training import run_dir_of
 from trainer.checkpointing import load_training_checkpoint
 from trainer.task import build_task
 from utils.distributed import cleanup
@@ -53,11 +54,6 @@ def write_config(corpus, tmp_path, freeze=1, epochs=2, **trainer):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg))
     return str(path)
-
-
-def run_dir_of(tmp_path):
-    base = tmp_path / "runs" / "tiny"
-    return str(base / sorted(os.listdir(base))[-1])
 
 
 def group_lr(ckpt, name):

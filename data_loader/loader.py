@@ -22,7 +22,8 @@ IGNORED_OFFICIAL_KEYS = ("shuffle", "cut", "text_params", "metadata_dir", "tsfm_
 def dataset_kwargs(args, split=None, seed=0):
     """(dataset class, constructor arguments) of one `data_loader[i].args` dict, the masker included; unknown keys
     and bad masker settings are a ValueError. `split` overrides the configured split (validation)."""
-    args = {k: v for k, v in args.items() if k not in IGNORED_OFFICIAL_KEYS + ("batch_size", "num_workers")}
+    args = {k: v for k, v in args.items()
+            if k not in IGNORED_OFFICIAL_KEYS + ("batch_size", "num_workers", "drop_last_batch")}
     name = args.pop("dataset_name", None)
     if name not in DATASETS:
         raise ValueError(f"data_loader dataset_name {name!r} is unknown; known: {DATASETS.names()}")
@@ -80,7 +81,8 @@ class ResumableSampler(DistributedSampler):
 def build_dataloader(args, tokenizer, rank=0, world_size=1, split=None, seed=0):
     """A DataLoader over this rank's share: shuffled with seed `seed`, drop_last as the official so every rank gets
     the same number of samples, tokenisation (`tokenizer`, see `data_loader.tokenizers`) in the workers'
-    collate."""
+    collate. `drop_last_batch: true` in the args also drops a training epoch's last, partial batch (CPD's
+    official loader: every step a full batch; a BatchNorm head fails on a batch of one)."""
     dataset = build_dataset(args, split=split, seed=seed)
     sampler = ResumableSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
                                drop_last=True)
@@ -88,7 +90,9 @@ def build_dataloader(args, tokenizer, rank=0, world_size=1, split=None, seed=0):
     # a private generator: starting an epoch must not consume the global torch RNG that dropout draws from,
     # or a resumed run would see different dropout masks (samples draw from their own seeded generators)
     generator = torch.Generator().manual_seed(seed)
+    drop_last_batch = bool(args.get("drop_last_batch", False)) and dataset.train
     return DataLoader(dataset, batch_size=args["batch_size"], sampler=sampler, num_workers=num_workers,
+                      drop_last=drop_last_batch,
                       collate_fn=TextVideoCollator(tokenizer), pin_memory=torch.cuda.is_available(),
                       persistent_workers=False, generator=generator)
 

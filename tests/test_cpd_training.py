@@ -30,7 +30,7 @@ def corpus(tmp_path_factory):
     names = {f"subset_0/data/v{i}.mp4": 20 + i for i in range(NUM_VIDEOS)}
     data_dir, meta_dir = write_yt_corpus(str(root), names, fps=4)
     tok = write_tokenizer(str(root / "tok"), [f"s{i}" for i in range(40)])
-    return {"data_dir": data_dir, "meta_dir": meta_dir, "tokenizer": tok}
+    return {"data_dir": data_dir, "meta_dir": meta_dir, "tokenizer": tok, "root": root}
 
 
 def write_config(corpus, tmp_path, freeze=1, epochs=2, **trainer):
@@ -114,17 +114,18 @@ def test_a_resumed_cpd_run_reproduces_the_uninterrupted_one(corpus, tmp_path):
 
 def test_text_to_video_retrieval_on_synthetic_captions_rises_above_chance(tmp_path):
     """The demo recipe (configs/cpd-demo-cpu.json) on a small corpus made by the project's generator: after a short
-    pretraining (30 epochs of batches of 8, the text tower frozen for 2) the captions of the training clips retrieve
-    their own clip at 3x chance or more and the median rank falls from the untrained model's (about n / 2) to a third
-    of the clips. Validated on the training clips: the objective is instance discrimination."""
+    pretraining (40 epochs of batches of 8, the text tower frozen for 2) the captions of the training clips retrieve
+    their own clip at twice chance or more, R@10 at 1.5x chance, and the median rank falls from the untrained
+    model's (about n / 2) to 0.4 n or less (measured: R@1 7%, R@10 42%, median 11 of 43). Validated on the
+    training clips: the objective is instance discrimination."""
     data = tmp_path / "synthetic"
     synthetic.generate_corpus(data, num_videos=48, num_labelled=5, seed=0, workers=1)
     meta = data / "meta_data"
     (meta / "yttemporal_val.csv").write_text((meta / "yttemporal_train.csv").read_text())
     n = len((meta / "yttemporal_train.csv").read_text().split()) - 1
     config = os.path.join(ROOT, "configs", "cpd-demo-cpu.json")
-    train.main(["-c", config, f"trainer.save_dir=\"{tmp_path / 'runs'}\"", "trainer.epochs=30",
-                "trainer.val_every=30", "trainer.tensorboard=false", "trainer.save_period=30",
+    train.main(["-c", config, f"trainer.save_dir=\"{tmp_path / 'runs'}\"", "trainer.epochs=40",
+                "trainer.val_every=40", "trainer.tensorboard=false", "trainer.save_period=40",
                 "data_loader.0.args.batch_size=8",
                 f"tokenizer.name=\"{data / 'tokenizer'}\"", f"data_loader.0.args.data_dir=\"{data / 'YTTemporal'}\"",
                 f"data_loader.0.args.meta_dir=\"{meta}\"", "loss.args.text_freeze_epochs=2",
@@ -132,9 +133,25 @@ def test_text_to_video_retrieval_on_synthetic_captions_rises_above_chance(tmp_pa
     base = tmp_path / "runs" / "cpd-demo-cpu"
     with open(base / sorted(os.listdir(base))[-1] / "metrics.jsonl") as f:
         first, last = [json.loads(line) for line in f]
-    chance = 100.0 / n  # R@1 of a random ranking; its median rank is about n / 2
-    assert first["YTTemporal/t2v_MedR"] > n / 3
-    assert last["YTTemporal/t2v_R1"] >= 3 * chance - 1e-6 and last["YTTemporal/t2v_MedR"] <= n / 3, (n, last)
+    chance = 100.0 / n  # R@1 of a random ranking (R@10: 10 / n); its median rank is about n / 2
+    assert first["YTTemporal/t2v_MedR"] > 0.4 * n
+    assert last["YTTemporal/t2v_R1"] >= 2 * chance - 1e-6, (n, last)
+    assert last["YTTemporal/t2v_R10"] >= 1.5 * 10 * chance and last["YTTemporal/t2v_MedR"] <= 0.4 * n, (n, last)
+
+
+def test_the_cpd_loader_drops_a_partial_last_training_batch(corpus):
+    """Official CPD: every training step a full batch (6 clips, batches of 4: one step); validation keeps all."""
+    from data_loader.loader import build_dataloader
+    from data_loader.tokenizers import build_tokenizer
+    args = json.loads(open(write_config(corpus, corpus["root"])).read())["data_loader"][0]["args"]
+    tokenizer = build_tokenizer("huggingface", corpus["tokenizer"], 12)
+    assert len(build_dataloader({**args, "batch_size": 4}, tokenizer)) == 2
+    assert len(build_dataloader({**args, "batch_size": 4, "drop_last_batch": True}, tokenizer)) == 1
+    val = build_dataloader({**args, "batch_size": 4, "drop_last_batch": True}, tokenizer, split="val")
+    assert sum(len(b["index"]) for b in val) == NUM_VIDEOS
+    for name in ("cpd-ins300k", "cpd-webvid", "cpd-demo-cpu"):
+        with open(os.path.join(ROOT, "configs", f"{name}.json")) as f:
+            assert json.load(f)["data_loader"][0]["args"]["drop_last_batch"] is True, name
 
 
 def test_a_checkpoint_of_another_training_set_is_refused(corpus, tmp_path):

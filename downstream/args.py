@@ -23,7 +23,8 @@ def get_parser(protocol):
     p = argparse.ArgumentParser(f"TVTS downstream: {protocol}", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = p.add_argument_group("model")
     g.add_argument("--model", default="vit_base_patch16_224",
-                   help="encoder preset, or a pretraining config .json whose arch.args.video_params define it")
+                   help="encoder preset (vit_base_patch16_224; slowonly_r3d50: CPD's 3D ResNet-50), or a pretraining "
+                        "config .json whose arch.args.video_params define it (a CPD config: its 3D ResNet)")
     g.add_argument("--finetune", default="", help="pretraining checkpoint (ours or official) to take the encoder from")
     g.add_argument("--from_scratch", action="store_true",
                    help="allow running without --finetune (a randomly initialised encoder, e.g. as a baseline)")

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from utils.distributed import init_distributed
 
 from .datasets import build_dataset, collate_clips
-from .encoder import VideoClassifier, encoder_args, load_pretrained_encoder
+from .encoder import build_classifier, default_input_size, load_pretrained_encoder
 from .engine import ShardSampler
 
 log = logging.getLogger("downstream")
@@ -32,7 +32,7 @@ def setup(args):
     """Join the process group, seed (seed + rank, as the official), create the output folder and the log file."""
     env = init_distributed(args.device)
     if args.input_size is None:  # a config sets every input parameter it holds
-        args.input_size = encoder_args(args.model)["img_size"]
+        args.input_size = default_input_size(args.model)
     if args.short_side_size is None:
         args.short_side_size = args.input_size
     seed = args.seed + env.rank
@@ -49,9 +49,8 @@ def setup(args):
 
 def build_model(args, nb_classes):
     """The classifier (or, with `nb_classes=0`, the feature extractor), with the pretraining encoder loaded."""
-    model = VideoClassifier(nb_classes, init_scale=getattr(args, "init_scale", 1.0),
-                            **encoder_args(args.model, args.num_frames, args.input_size, args.tubelet_size,
-                                           args.drop_path, args.attention))
+    model = build_classifier(args.model, nb_classes, args.num_frames, args.input_size, args.tubelet_size,
+                             args.drop_path, args.attention, init_scale=getattr(args, "init_scale", 1.0))
     report = None
     if args.finetune:
         report = load_pretrained_encoder(model, args.finetune)

@@ -1,4 +1,4 @@
-"""Features of your own videos from a TVTS or TVTSv2 checkpoint: one vector per video.
+"""Features of your own videos from a TVTS, TVTSv2 or CPD checkpoint: one vector per video.
 
     python -m downstream.extract_features --finetune TVTS_yt_pt.pth --input my_videos/ --output feats.npz
     python -m downstream.extract_features --model configs/tvtsv2-b16.json --finetune TVTSv2_B_16.pth \
@@ -8,7 +8,9 @@
 final-norm CLS token of the unmasked encoder (768-d for ViT-B), from 16 frames at the centres of equal segments,
 the short side resized to `--short_side_size` and the centre square; a TVTSv2 config gives the official TVTSv2
 feature, the projected video CLS embedding, unnormalised (512-d for B, 1024-d for H/14), from 12 frames at
-linspace(0, n - 1, 12) squashed to `--input_size` squares. A config sets every input parameter it holds (frame
+linspace(0, n - 1, 12) squashed to `--input_size` squares; a CPD config (or `slowonly_r3d50`) gives the 3D
+ResNet's pooled 2048-d feature from 8 frames at segment centres, short side resize and centre square (CPD has no
+official feature rule; 8 is its pretraining clip length). A config sets every input parameter it holds (frame
 count and size); `--num_frames`, `--sampling` and `--resize` override the method's rule, and `--sampler eval` takes
 the zero-shot evaluation input instead (12 frames at bin middles, short side 268 nearest, centre crop for TVTSv2).
 
@@ -40,7 +42,8 @@ from utils.amp import autocast, autocast_dtype
 from utils.distributed import cleanup, gather_objects, init_distributed
 
 from .datasets import center_crop, resize_short_side, segment_indices, to_normalized_tensor
-from .encoder import VideoClassifier, encoder_args, load_pretrained_encoder
+from .encoder import (R3D_PRESETS, VideoClassifier, build_classifier, default_input_size, encoder_args,
+                      load_pretrained_encoder)
 from .engine import ShardSampler, report_failures
 from .text_video import resize_interpolation
 from .zero_data import EvalVideos, collate_eval
@@ -49,8 +52,10 @@ log = logging.getLogger("downstream")
 SAMPLINGS = ("centers", "linspace")
 RESIZES = ("short_side_crop", "squash")
 # each method's official feature rule: frames, frame sampling, spatial resize
+# (CPD has none: ours takes its pretraining clip length at segment centres over the whole video)
 METHOD_DEFAULTS = {"TVTS": {"num_frames": 16, "sampling": "centers", "resize": "short_side_crop"},
-                   "TVTSv2": {"num_frames": 12, "sampling": "linspace", "resize": "squash"}}
+                   "TVTSv2": {"num_frames": 12, "sampling": "linspace", "resize": "squash"},
+                   "CPD": {"num_frames": 8, "sampling": "centers", "resize": "short_side_crop"}}
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
 
 
@@ -123,7 +128,7 @@ def arch_of(model_arg):
     """The `arch` entry a `--model` value names: a pretraining config's (with the whole config under "config"), or
     TVTS's for a preset name."""
     if not model_arg.endswith(".json"):
-        return {"type": "TVTS"}
+        return {"type": "CPD" if model_arg in R3D_PRESETS else "TVTS"}
     if not os.path.isfile(model_arg):
         raise FileNotFoundError(f"--model config not found: {model_arg}")
     with open(model_arg) as f:
@@ -161,6 +166,10 @@ class Extractor:
                 raise CheckpointError(f"{e}\n(not a TVTS encoder of --model {model}: for a TVTSv2 checkpoint pass its "
                                       "config, --model configs/tvtsv2-*.json)") from None
             self.input_size, self.interpolation = args["img_size"], "bilinear"
+        elif arch["type"] == "CPD":
+            self.net = build_classifier(model, 0)
+            load_pretrained_encoder(self.net, checkpoint)
+            self.input_size, self.interpolation = input_size or default_input_size(model), "bilinear"
         else:
             self.net = build_model({"type": arch["type"],
                                     "args": ARCHITECTURES.get(arch["type"]).architecture_only(arch["args"])})
@@ -198,7 +207,7 @@ class Extractor:
         """(B, T, 3, S, S) clips -> (B, D) float32."""
         video = video.to(self.device, non_blocking=True)
         with autocast(self.device, self.dtype):
-            if self.method == "TVTS":
+            if self.method in ("TVTS", "CPD"):
                 return self.net.forward_features(video.transpose(1, 2)).float()
             return self.net.compute_video(video, None)[1].float()
 

@@ -24,6 +24,7 @@ from utils.rng import rng_state, set_rng_state
 
 from .common import build_model, dataset, eval_loader, setup, train_loader
 from .datasets import dataset_spec
+from .encoder import r3d_args
 from .engine import report_failures, run_views, train_one_epoch, validate
 from .metrics import merge_views
 from .mixup import Mixup, soft_target_cross_entropy
@@ -73,6 +74,10 @@ def test(args, model, env, dtype):
 
 
 def main(args):
+    if r3d_args(args.model) is not None:
+        raise ValueError(f"--model {args.model}: fine-tuning and the linear probe of CPD's 3D ResNet (its official "
+                         "UCF-101 / HMDB-51 recipe) are not built yet; zero-shot retrieval and feature extraction "
+                         "take it")
     env = setup(args)
     try:
         run(args, env)

@@ -1,5 +1,6 @@
 """Zero-shot video-to-video retrieval: every validation video queries all the others by the cosine of their
-final-norm CLS features; R@K is the share of queries with a same-class video among the K nearest.
+encoder features (TVTS: the final-norm CLS; CPD: the 3D ResNet's pooled map); R@K is the share of queries with a
+same-class video among the K nearest.
 
 As the official: one view per video (16 segment frames, random offsets unless `--val_sampling center`, centre
 crop), fp32 by default, leave-one-out over the validation list. Unlike the official it shards the videos over all

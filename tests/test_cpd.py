@@ -98,7 +98,8 @@ def test_shortcut_a_passes_no_gradient_unless_asked():
 
 def test_full_size_resnet50_counts_and_shapes_match_the_official_code():
     """Numbers of the official `resnet50(shortcut_type='A')` with `fc` replaced by Identity, as CPD builds it:
-    28,857,920 parameters in 294 state-dict entries, 2048-d pooled features, the last map 8x7x7 at 8x224 and 16x8x8 at 16x256."""
+    28,857,920 parameters in 294 state-dict entries, 2048-d pooled features, the last map 8x7x7 at 8x224 and
+    16x8x8 at 16x256."""
     net = SlowOnlyResNet(50)
     assert sum(p.numel() for p in net.parameters()) == 28_857_920
     assert net.feature_dim == 2048

@@ -307,3 +307,80 @@ def test_a_file_that_is_not_a_checkpoint_is_one_line(setup, tmp_path):
     assert done.stderr.strip().splitlines()[-1] == \
         f"error: {config} is not a PyTorch checkpoint: it looks like a JSON file (a config?)"
     assert "Traceback" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def cpd_checkpoint(setup):
+    """A tiny CPD pretraining checkpoint (official key layout, banks included as a release has them) and its
+    config."""
+    from conftest import tiny_cpd, tiny_cpd_args
+    root = setup[0]
+    config = root / "tiny_cpd.json"
+    config.write_text(json.dumps({"arch": {"type": "CPD", "args": tiny_cpd_args()}}))
+    net = tiny_cpd(seed=3).eval()
+    state = {"module." + k: v for k, v in net.state_dict().items()}
+    state["module.vis_memory"] = torch.zeros(4, 16)
+    ckpt = root / "cpd.pth"
+    torch.save({"state_dict": state}, ckpt)
+    return config, ckpt, net
+
+
+def test_cpd_encoder_runs_zero_shot_retrieval_and_feature_extraction(setup, cpd_checkpoint, tmp_path):
+    """The CPD config's 3D ResNet through the generic protocols: zero-shot video-to-video retrieval on its pooled
+    feature (2048-d at full size), and feature extraction equal to the pretraining tower run on the same frames
+    under CPD's own normalisation."""
+    from downstream.encoder import R3DClassifier, build_classifier
+    from downstream.extract_features import VideoFiles
+    root = setup[0]
+    config, ckpt, net = cpd_checkpoint
+    out = tmp_path / "zero"
+    zero_main(get_args("zero", common_flags(root, config, ckpt, out) + ["--val_sampling", "center",
+                                                                        "--save_features", "--num_frames", "4"]))
+    results = json.loads((out / "results.json").read_text())
+    saved = np.load(out / "features.npz")
+    assert saved["features"].shape == (6, net.visual_encoder.feature_dim) and results["videos"] == 6
+    direct = video_retrieval_recall(torch.from_numpy(saved["features"]), torch.from_numpy(saved["labels"]))
+    assert direct["R1"] == pytest.approx(results["R@1"])
+
+    video = tmp_path / "a.mp4"
+    write_noise_video(video, n=30, size=(64, 48))
+    feats = tmp_path / "feats.npz"
+    assert extract_main(["--input", str(video), "--output", str(feats), "--finetune", str(ckpt), "--model",
+                         str(config), "--input_size", "32", "--short_side_size", "32", "--num_workers", "0",
+                         "--device", "cpu"]) == 0
+    clip = VideoFiles([str(video)], num_frames=8, input_size=32, short_side_size=32)[0]["video"]  # ImageNet-normalised
+    raw = clip * torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) + torch.tensor([0.485, 0.456, 0.406]).view(
+        1, 3, 1, 1)
+    with torch.no_grad():
+        expected = net.visual_encoder(((raw - 0.45) / 0.225)[None])  # CPD's normalisation, (B, T, 3, H, W)
+    np.testing.assert_allclose(np.load(feats)["features"], expected.numpy(), rtol=1e-4, atol=1e-5)
+    assert isinstance(build_classifier(str(config), 5), R3DClassifier)
+
+
+def test_cpd_classifier_loads_only_a_cpd_video_tower(setup, cpd_checkpoint, tmp_path):
+    from model.checkpoint import CheckpointError
+    from downstream.encoder import R3DClassifier, build_classifier
+    root, tvts_config, tvts_ckpt, _ = setup
+    config, ckpt, net = cpd_checkpoint
+    clf = build_classifier(str(config), 7)
+    report = load_pretrained_encoder(clf, ckpt)
+    assert report["new"] == ["head.bias", "head.weight"] and {"textual_encoder", "vis_memory"} <= set(
+        report["dropped"])
+    for k, v in net.visual_encoder.state_dict().items():
+        assert torch.equal(clf.visual_encoder.state_dict()[k], v)
+    with pytest.raises(CheckpointError, match="visual_encoder"):
+        load_pretrained_encoder(R3DClassifier(7, depth=10, width=4), tvts_ckpt)
+    with pytest.raises(CheckpointError, match="video_model"):
+        load_pretrained_encoder(build_classifier(str(tvts_config), 7, input_size=32), ckpt)
+    vit_cpd = tmp_path / "cpd_vit.json"
+    vit_cpd.write_text(json.dumps({"arch": {"type": "CPD", "args": {"video_params": {"model": "tubelet_vit"}}}}))
+    with pytest.raises(ValueError, match="3D ResNet"):
+        build_classifier(str(vit_cpd), 7)
+
+
+def test_finetuning_a_cpd_tower_is_refused_until_its_recipe_exists(setup, cpd_checkpoint, tmp_path):
+    root = setup[0]
+    config, ckpt, _ = cpd_checkpoint
+    with pytest.raises(ValueError, match="not built yet"):
+        finetune_main(get_args("finetune", common_flags(root, config, ckpt, tmp_path / "ft") + train_flags(1)))
+    assert not (tmp_path / "ft").exists()

@@ -90,7 +90,10 @@ def build_dataloader(args, tokenizer, rank=0, world_size=1, split=None, seed=0):
     # a private generator: starting an epoch must not consume the global torch RNG that dropout draws from,
     # or a resumed run would see different dropout masks (samples draw from their own seeded generators)
     generator = torch.Generator().manual_seed(seed)
-    drop_last_batch = bool(args.get("drop_last_batch", False)) and dataset.train
+    drop_last_batch = args.get("drop_last_batch", False)
+    if not isinstance(drop_last_batch, bool):
+        raise ValueError(f"data_loader args drop_last_batch must be true or false, got {drop_last_batch!r}")
+    drop_last_batch = drop_last_batch and dataset.train
     return DataLoader(dataset, batch_size=args["batch_size"], sampler=sampler, num_workers=num_workers,
                       drop_last=drop_last_batch,
                       collate_fn=TextVideoCollator(tokenizer), pin_memory=torch.cuda.is_available(),

@@ -104,6 +104,7 @@ class R3DClassifier(nn.Module):
 
 
 def _config_arch(model):
+    """(arch entry, whole config) of a `--model` config file."""
     if not os.path.isfile(model):
         raise FileNotFoundError(f"--model config not found: {model}")
     with open(model) as f:
@@ -163,10 +164,7 @@ def encoder_args(model, num_frames=None, input_size=None, tubelet_size=None, dro
     if model in MODEL_PRESETS:
         arch, video_params = dict(MODEL_PRESETS[model]), {}
     elif model.endswith(".json"):
-        if not os.path.isfile(model):
-            raise FileNotFoundError(f"--model config not found: {model}")
-        with open(model) as f:
-            video_params = json.load(f).get("arch", {}).get("args", {}).get("video_params")
+        video_params = _config_arch(model)[0].get("args", {}).get("video_params")
         if not video_params:
             raise ValueError(f"{model} has no arch.args.video_params: not a pretraining config")
         arch = dict(ARCH_PRESETS.get(video_params.get("arch_config", "base_patch16_224"),

@@ -46,6 +46,10 @@ def draw_slots(index, num_negatives, num_instances, generator, exclude_positive=
     return torch.cat([index[:, None], negatives.to(index.device)], dim=1)
 
 
+def _forget_normalisers(module, _incompatible_keys):
+    module._normalisers_set = False
+
+
 @OBJECTIVES.register("CPDLoss")
 class MemoryBankNCE(nn.Module):
     """`num_negatives` K (official default 16392), `temperature` tau (0.07), `momentum` m of the bank update (0.5),
@@ -68,6 +72,8 @@ class MemoryBankNCE(nn.Module):
         self.register_buffer("Z_t", torch.tensor([-1.0]))
         self.register_buffer("vis_memory", torch.zeros(0, 0))
         self.register_buffer("text_memory", torch.zeros(0, 0))
+        self._normalisers_set = False  # whether Z_v and Z_t hold estimates; re-read after a reset or a load
+        self.register_load_state_dict_post_hook(_forget_normalisers)
 
     @property
     def num_instances(self):
@@ -83,21 +89,24 @@ class MemoryBankNCE(nn.Module):
             setattr(self, name, bank.to(device))
         self.Z_v.fill_(-1.0)
         self.Z_t.fill_(-1.0)
+        self._normalisers_set = False
 
     def probabilities(self, video, text, slots, reduce_mean=None):
         """(P_v, P_t), each (B, K + 1): the video embeddings scored against the text bank's `slots` and the text
         embeddings against the video bank's, divided by the normalisers. Unset normalisers are estimated from
-        these scores (`reduce_mean` averages a 0-d tensor over ranks)."""
+        these scores (`reduce_mean` averages a float over ranks)."""
         b = video.shape[0]
         text_rows = self.text_memory.index_select(0, slots.reshape(-1)).view(b, -1, video.shape[1])
         video_rows = self.vis_memory.index_select(0, slots.reshape(-1)).view(b, -1, video.shape[1])
         s_v = torch.exp(torch.bmm(text_rows, video.unsqueeze(2)).squeeze(2) / self.temperature)
         s_t = torch.exp(torch.bmm(video_rows, text.unsqueeze(2)).squeeze(2) / self.temperature)
-        with torch.no_grad():
-            for z, s in ((self.Z_v, s_v), (self.Z_t, s_t)):
-                if z.item() < 0:
-                    estimate = s.mean() * self.num_instances
-                    z.fill_((reduce_mean(estimate) if reduce_mean else estimate).item())
+        if not self._normalisers_set:  # read the buffers once per run, not on every step (a device sync)
+            with torch.no_grad():
+                for z, s in ((self.Z_v, s_v), (self.Z_t, s_t)):
+                    if z.item() < 0:
+                        estimate = s.mean().item() * self.num_instances
+                        z.fill_(reduce_mean(estimate) if reduce_mean else estimate)
+            self._normalisers_set = True
         return s_v / self.Z_v, s_t / self.Z_t
 
     def forward(self, probs_v, probs_t):

@@ -147,6 +147,8 @@ def test_the_cpd_loader_drops_a_partial_last_training_batch(corpus):
     tokenizer = build_tokenizer("huggingface", corpus["tokenizer"], 12)
     assert len(build_dataloader({**args, "batch_size": 4}, tokenizer)) == 2
     assert len(build_dataloader({**args, "batch_size": 4, "drop_last_batch": True}, tokenizer)) == 1
+    with pytest.raises(ValueError, match="drop_last_batch must be true or false"):
+        build_dataloader({**args, "drop_last_batch": "false"}, tokenizer)
     val = build_dataloader({**args, "batch_size": 4, "drop_last_batch": True}, tokenizer, split="val")
     assert sum(len(b["index"]) for b in val) == NUM_VIDEOS
     for name in ("cpd-ins300k", "cpd-webvid", "cpd-demo-cpu"):

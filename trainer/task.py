@@ -10,12 +10,11 @@ CPD's memory banks). A task is chosen by the config's `loss.type`, the objective
 """
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from model import OBJECTIVES, sim_matrix
 from model.memory_bank import draw_slots
 from utils.amp import autocast, autocast_dtype
-from utils.distributed import gather_rows, gather_with_grad, is_distributed
+from utils.distributed import all_reduce_sum, gather_rows, gather_with_grad, rank, world_size
 from utils.registry import Registry
 
 from .metrics import retrieval_metrics, sort_accuracy
@@ -134,18 +133,6 @@ def retrieval_both_ways(text, video):
     return metrics
 
 
-def _rank():
-    return dist.get_rank() if is_distributed() else 0
-
-
-def _mean_over_ranks(value):
-    if is_distributed():
-        value = value.clone()
-        dist.all_reduce(value)
-        value /= dist.get_world_size()
-    return value
-
-
 @TASKS.register("CPDLoss")
 class PairDiscriminationTask(Task):
     """CPD: memory-bank NCE between each clip's video and caption embeddings (`model.memory_bank`), with the
@@ -193,8 +180,11 @@ class PairDiscriminationTask(Task):
             text, video = net(inputs)
         return text.float(), video.float()
 
+    def _mean_over_ranks(self, value):
+        return all_reduce_sum([value], self.device)[0] / world_size()
+
     def _generator(self):
-        seed = int(np.random.SeedSequence([self.seed, _rank(), self.steps]).generate_state(1)[0])
+        seed = int(np.random.SeedSequence([self.seed, rank(), self.steps]).generate_state(1)[0])
         return torch.Generator(device=self.device).manual_seed(seed)
 
     def training_losses(self, net, batch):
@@ -202,7 +192,7 @@ class PairDiscriminationTask(Task):
         index = batch["index"].to(self.device)
         slots = draw_slots(index, self.loss.num_negatives, self.loss.num_instances, self._generator(),
                            self.loss.exclude_positive)
-        probs_v, probs_t = self.loss.probabilities(video, text, slots, _mean_over_ranks)
+        probs_v, probs_t = self.loss.probabilities(video, text, slots, self._mean_over_ranks)
         self.loss.update(gather_rows(video.detach()), gather_rows(text.detach()), gather_rows(index))
         self.steps += 1
         losses = self.loss(probs_v, probs_t)

@@ -68,6 +68,11 @@ def world_size():
     return dist.get_world_size() if is_distributed() else 1
 
 
+def rank():
+    """This process's rank (0 outside a group)."""
+    return dist.get_rank() if is_distributed() else 0
+
+
 def cleanup():
     """Leave the process group together: a rank tearing down while another still talks aborts the job (gloo).
 

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 from utils.registry import Registry
 
 from .readers import VideoReadError
-from .sampling import SamplingError
+from .sampling import FrameRateError, SamplingError
 from .transcripts import AnnotationError
 
 DATASETS = Registry("dataset (data_loader dataset_name)")
@@ -32,7 +32,7 @@ class SampleError(RuntimeError):
 
 
 _REASONS = ((VideoReadError, "unreadable_video"), (AnnotationError, "bad_annotation"),
-            (SamplingError, "too_short"), (OSError, "unreadable_file"))
+            (FrameRateError, "no_frame_rate"), (SamplingError, "too_short"), (OSError, "unreadable_file"))
 SAMPLE_ERRORS = (SampleError,) + tuple(kind for kind, _ in _REASONS)
 
 

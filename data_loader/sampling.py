@@ -12,6 +12,10 @@ class SamplingError(ValueError):
     """The video is too short (or the span too small) for the requested windows or frames."""
 
 
+class FrameRateError(SamplingError):
+    """The video reports no usable frame rate, which a clip measured in seconds needs."""
+
+
 @dataclass
 class Windows:
     starts: np.ndarray  # (K,) seconds
@@ -70,24 +74,32 @@ def span_frame_indices(windows, num_frames, fps, rng):
     return max(int(first * fps), 0) + offsets
 
 
-def clip_frame_indices(num_available, fps, num_frames, stride, rng, target_fps=30, mode="rand"):
+def clip_frame_indices(num_available, fps, num_frames, stride, rng, target_fps=30, mode="rand", view=(0, 1)):
     """CPD's clip (pySlowFast's decoder): `num_frames` frames spread over `num_frames * stride` frames of a
     `target_fps` timeline, i.e. `num_frames * stride * fps / target_fps` source frames.
 
-    The clip starts at a uniform random time in the video (`mode` "rand") or at the middle of the range
-    ("center"); decoding starts at the first frame at or after it, and the frames are
+    The clip starts at a uniform random time in the video (`mode` "rand"), at the middle of the range ("center"),
+    or, for test view `view = (i, n)` ("uniform"), at i / n of the range (pySlowFast's rule: the last of n views
+    does not reach the end); decoding starts at the first frame at or after it, and the frames are
     floor(linspace(0, clip - 1, num_frames)) from there, clamped to the last frame (a video shorter than the clip
     repeats its last frame, as the official)."""
     if num_available < 1:
         raise SamplingError("the video has no frames")
+    if not fps > 0:
+        raise FrameRateError(f"the video reports a frame rate of {fps}: the clip length needs a positive one")
     clip = stride * num_frames * fps / target_fps
     delta = max(num_available - clip, 0.0)
     if mode == "rand":
         start = rng.uniform(0, delta)
     elif mode == "center":
         start = delta / 2
+    elif mode == "uniform":
+        index, count = view
+        if not 0 <= index < count:
+            raise ValueError(f"clip view {index} of {count} is out of range")
+        start = delta * index / count
     else:
-        raise ValueError(f"clip sampling mode must be 'rand' or 'center', got {mode!r}")
+        raise ValueError(f"clip sampling mode must be 'rand', 'center' or 'uniform', got {mode!r}")
     offsets = np.floor(np.linspace(0, clip - 1, num_frames)).astype(np.int64)
     return np.minimum(int(np.ceil(start)) + offsets, num_available - 1)
 

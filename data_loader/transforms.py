@@ -68,7 +68,9 @@ class VideoTransform:
         self.short_side = int(crop_size * resize_ratio)
         self._scale, self._offset = imagenet_affine(3)
 
-    def __call__(self, frames, rng):
+    def __call__(self, frames, rng, view=None):
+        if view is not None and self.train:
+            raise ValueError("crop views are for evaluation: this transform is in training mode")
         x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8, channels-last
         src_h, src_w = h, w = x.shape[-2:]
         resize = min(h, w) != self.short_side
@@ -104,8 +106,10 @@ class JitterCropTransform:
     Training: the short side is resized to a size drawn uniformly from `scale_range` and rounded (bilinear,
     no antialiasing; the long side floor-scaled; no resize when it already has that size), a random crop whose
     offsets are drawn from [0, excess) (the official never takes the last offset), a horizontal flip with
-    probability 0.5, then mean 0.45 / std 0.225. Otherwise: short side to `scale_range[0]` and the centre crop.
-    The official normalises before resizing; both are linear, so the result is the same up to float rounding.
+    probability 0.5, then mean 0.45 / std 0.225. Otherwise: short side to `scale_range[0]` and the centre crop, or
+    with `view=(i, n)` the i-th of n crops spread along the long side (pySlowFast's uniform crop: for n = 3 the
+    start, the centre and the end). The official normalises before resizing; both are linear, so the result is the
+    same up to float rounding.
     """
 
     def __init__(self, crop_size, train, scale_range=(256, 340), flip=True, mean=SLOWFAST_MEAN, std=SLOWFAST_STD):
@@ -115,7 +119,9 @@ class JitterCropTransform:
         self.crop_size, self.train, self.scale_range, self.flip = crop_size, train, tuple(scale_range), flip
         self._mean, self._std = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
 
-    def __call__(self, frames, rng):
+    def __call__(self, frames, rng, view=None):
+        if view is not None and self.train:
+            raise ValueError("crop views are for evaluation: this transform is in training mode")
         x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255)
         size = int(round(rng.uniform(*self.scale_range))) if self.train else self.scale_range[0]
         h, w = x.shape[-2:]
@@ -131,6 +137,15 @@ class JitterCropTransform:
             left = int(rng.integers(0, w - c)) if w > c else 0
         else:
             top, left = int(math.ceil((h - c) / 2)), int(math.ceil((w - c) / 2))
+            if view is not None:
+                index, count = view
+                if not 0 <= index < count:
+                    raise ValueError(f"crop view {index} of {count} is out of range")
+                along = int(math.ceil((max(h, w) - c) * index / (count - 1))) if count > 1 else None
+                if along is not None and h > w:
+                    top = along
+                elif along is not None:
+                    left = along
         x = x[..., top:top + c, left:left + c]
         if self.train and self.flip and rng.uniform() < 0.5:
             x = x.flip(-1)

@@ -50,7 +50,8 @@ def setup(args):
 def build_model(args, nb_classes):
     """The classifier (or, with `nb_classes=0`, the feature extractor), with the pretraining encoder loaded."""
     model = build_classifier(args.model, nb_classes, args.num_frames, args.input_size, args.tubelet_size,
-                             args.drop_path, args.attention, init_scale=getattr(args, "init_scale", 1.0))
+                             args.drop_path, args.attention, init_scale=getattr(args, "init_scale", 1.0),
+                             dropout=getattr(args, "dropout", 0.0))
     report = None
     if args.finetune:
         report = load_pretrained_encoder(model, args.finetune)
@@ -66,7 +67,9 @@ def dataset(args, mode, train_transform=None):
         num_frames=args.num_frames, input_size=args.input_size, short_side_size=args.short_side_size,
         sampling_rate=args.sampling_rate, test_num_segment=args.test_num_segment, test_num_crop=args.test_num_crop,
         reader=args.reader, train_transform=train_transform, val_sampling=args.val_sampling,
-        nb_classes=args.nb_classes, loading=args.loading, seed=args.seed, short_videos=args.short_videos)
+        nb_classes=args.nb_classes, loading=args.loading, seed=args.seed, short_videos=args.short_videos,
+        recipe=getattr(args, "recipe", "videomae"), target_fps=getattr(args, "target_fps", 30),
+        jitter_range=tuple(getattr(args, "jitter_range", (256, 340))))
 
 
 def eval_loader(args, data, env, batch_size):

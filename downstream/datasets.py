@@ -4,8 +4,10 @@ evaluation transforms, and batching.
 SSV2 follows the official `ssv2.py` (one frame per equal segment, two test views: segment starts and segment
 midpoints); the others follow VideoMAE's `kinetics.py` (one clip of `num_frames` at a fixed stride, test clips
 evenly spaced). Evaluation frames are resized on the short side with cv2 bilinear on uint8 (as the official), then
-centre-cropped (validation) or cut into `test_num_crop` squares along the long side (test). Training frames go to
-the `train_transform` given by the caller. Unreadable videos are never swapped for another video in evaluation:
+centre-cropped (validation) or cut into `test_num_crop` squares along the long side (test). `recipe="cpd"` follows
+CPD's `UcfHmdb` instead: clips on a 30 fps timeline (`data_loader.sampling.clip_frame_indices`), validation clips
+augmented like training but without the flip, test views at i / n of the video and pySlowFast's uniform crops
+(`cpd_clip_transform`). Training frames go to the `train_transform` given by the caller. Unreadable videos are never swapped for another video in evaluation:
 the item becomes `{"failed": record}` and `collate_clips` reports it (see `data_loader/base.py`).
 """
 import logging
@@ -18,12 +20,14 @@ import torch
 
 from data_loader.base import FailSafeDataset
 from data_loader.readers import ReaderByFile, VideoReadError
-from data_loader.transforms import normalize
+from data_loader.sampling import clip_frame_indices
+from data_loader.transforms import IMAGENET_MEAN, IMAGENET_STD, JitterCropTransform, normalize
 
 log = logging.getLogger(__name__)
 MODES = {"train": "train", "validation": "val", "test": "test"}  # dataset mode -> FailSafeDataset split
 VAL_SAMPLINGS = ("random", "center")
 SHORT_VIDEO_RULES = ("first_frame", "spread")
+RECIPES = ("videomae", "cpd")
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,18 @@ def to_normalized_tensor(frames):
     return normalize(torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2), channel_dim=0)
 
 
+def cpd_clip_transform(crop_size, train, scale_range=(256, 340), flip=True):
+    """CPD's spatial sampling (`data_loader.transforms.JitterCropTransform`) as a downstream transform: uint8
+    (T, H, W, 3) frames -> float32 (3, T, crop, crop), ImageNet-normalised like every downstream input (the 3D
+    ResNet converts it to CPD's normalisation, see `downstream.encoder`). Call it `(frames, rng)` or, in
+    evaluation, `(frames, rng, view=(i, n))` for the i-th of n crops along the long side."""
+    jitter = JitterCropTransform(crop_size, train, scale_range, flip=flip, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+    def transform(frames, rng, view=None):
+        return jitter(frames, rng, view=view).transpose(0, 1).contiguous()
+    return transform
+
+
 class VideoClsDataset(FailSafeDataset):
     """Items `{"video": (3, T, S, S) float32, "label", "id", "chunk", "split"}` (chunk/split = temporal/spatial
     test view, 0 outside test). Test mode has videos x test_num_segment x test_num_crop items, ordered
@@ -187,13 +203,15 @@ class VideoClsDataset(FailSafeDataset):
     `id` is the list path without its extension (the official kept only the file stem, which merges the views of
     two videos sharing a file name in different folders); for SSV2 both are the numeric id. `reader` None takes
     the registry's ("auto"); `short_videos` is the rule for SSV2 videos shorter than `num_frames` (see
-    `segment_indices`).
+    `segment_indices`). `recipe` "cpd" (not for SSV2) samples and transforms evaluation clips as CPD's `UcfHmdb`:
+    `sampling_rate` is then the stride on a `target_fps` timeline, `jitter_range` the validation clips' short-side
+    range, and test views are `short_side_size` squares.
     """
 
     def __init__(self, name, mode, data_path, list_file=None, video_root=None, num_frames=16, input_size=224,
                  short_side_size=224, sampling_rate=4, test_num_segment=2, test_num_crop=3, reader=None,
                  train_transform=None, val_sampling="random", nb_classes=None, loading="lax", seed=0,
-                 short_videos="first_frame"):
+                 short_videos="first_frame", recipe="videomae", target_fps=30, jitter_range=(256, 340)):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
         super().__init__(MODES[mode], loading=loading, seed=seed)
@@ -211,7 +229,12 @@ class VideoClsDataset(FailSafeDataset):
                            ("test_num_segment", test_num_segment), ("test_num_crop", test_num_crop)):
             if int(value) < 1:
                 raise ValueError(f"{key} must be at least 1, got {value}")
-        if mode == "validation" and input_size > short_side_size:
+        if recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
+        if recipe == "cpd" and spec.sampling != "dense":
+            raise ValueError(f"{self.name}: the CPD recipe samples clips at a frame stride; {self.name} is sampled "
+                             "by segments (use the videomae recipe)")
+        if mode == "validation" and recipe == "videomae" and input_size > short_side_size:
             raise ValueError(f"input_size {input_size} cannot be centre-cropped from frames resized to a short "
                              f"side of {short_side_size}")
         self.mode, self.spec, self.nb_classes = mode, spec, nb_classes or spec.nb_classes
@@ -219,6 +242,11 @@ class VideoClsDataset(FailSafeDataset):
         self.sampling_rate, self.test_num_segment, self.test_num_crop = sampling_rate, test_num_segment, test_num_crop
         self.train_transform, self.val_sampling, self.short_videos = train_transform, val_sampling, short_videos
         self._random_offsets = mode == "train" or val_sampling == "random"
+        self.recipe, self.target_fps = recipe, target_fps
+        if recipe == "cpd" and mode == "validation":
+            self._eval_transform = cpd_clip_transform(input_size, self._random_offsets, jitter_range, flip=False)
+        elif recipe == "cpd" and mode == "test":
+            self._eval_transform = cpd_clip_transform(short_side_size, False, (short_side_size, short_side_size))
 
         if data_path is None and not (list_file and video_root):
             raise ValueError("data_path is needed unless both list_file and video_root are given")
@@ -240,8 +268,15 @@ class VideoClsDataset(FailSafeDataset):
         videos = len(self.videos)
         return index % videos, index // (videos * self.test_num_crop), (index // videos) % self.test_num_crop
 
-    def frame_indices(self, n, chunk, rng):
-        """The frames of one item of a video with `n` frames."""
+    def frame_indices(self, n, chunk, rng, fps=None):
+        """The frames of one item of a video with `n` frames (at `fps`, which the CPD recipe needs)."""
+        if self.recipe == "cpd":
+            if self.mode == "test":
+                mode = "uniform"
+            else:
+                mode = "rand" if self._random_offsets else "center"
+            return clip_frame_indices(n, fps, self.num_frames, self.sampling_rate, rng, self.target_fps, mode=mode,
+                                      view=(chunk, self.test_num_segment))
         if self.spec.sampling == "segment":
             if self.mode == "test":
                 return segment_test_indices(n, self.num_frames, chunk, self.test_num_segment)
@@ -256,9 +291,11 @@ class VideoClsDataset(FailSafeDataset):
         with self._reader.open(path) as video:
             if video.num_frames < 1:
                 raise VideoReadError(f"video has no frames: {path}")
-            frames = video.read(self.frame_indices(video.num_frames, chunk, rng))
+            frames = video.read(self.frame_indices(video.num_frames, chunk, rng, video.fps))
         if self.mode == "train":
             clip = self.train_transform(frames, rng)
+        elif self.recipe == "cpd":
+            clip = self._eval_transform(frames, rng, view=(split, self.test_num_crop) if self.mode == "test" else None)
         elif self.mode == "validation":
             clip = to_normalized_tensor(center_crop(resize_short_side(frames, self.short_side_size),
                                                     self.input_size))

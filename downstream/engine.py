@@ -46,11 +46,14 @@ def _progress(loader, main, desc):
 
 
 def train_one_epoch(model, loader, amp, criterion, *, device, epoch, start_step, lr_values, wd_values,
-                    mixup=None, update_freq=1, dtype=None, max_steps=None, main=True):
+                    mixup=None, update_freq=1, dtype=None, max_steps=None, main=True, eval_modules=()):
     """One pass over `loader`, updating through `amp` (a `utils.amp.OptimizerStep`); the lr/wd schedules are
-    indexed by optimiser step. Returns averaged statistics."""
+    indexed by optimiser step (None: the optimiser's own lr and weight decay are left alone, for an epoch-level
+    scheduler). `eval_modules` stay in eval mode (a frozen encoder's BatchNorm). Returns averaged statistics."""
     optimizer = amp.optimizer
     model.train()
+    for module in eval_modules:
+        module.eval()
     optimizer.zero_grad(set_to_none=True)
     losses, skipped, steps, samples = [], [], 0, 0
     start = time.perf_counter()
@@ -58,7 +61,7 @@ def train_one_epoch(model, loader, amp, criterion, *, device, epoch, start_step,
     for i, batch in enumerate(bar):
         if max_steps is not None and i >= max_steps * update_freq:
             break
-        if i % update_freq == 0:
+        if i % update_freq == 0 and lr_values is not None:
             step = start_step + i // update_freq
             set_lr_wd(optimizer, float(lr_values[min(step, len(lr_values) - 1)]),
                       float(wd_values[min(step, len(wd_values) - 1)]))

@@ -1,7 +1,9 @@
-"""Side-by-side table of downstream runs: `python -m downstream.report NAME=OUTPUT_DIR ...` (used by the demo).
+"""Side-by-side table of downstream runs: `python -m downstream.report [--mean] NAME=OUTPUT_DIR ...` (used by the
+demo and by `scripts/cpd_transfer.sh`).
 
 Reads each run's `results.json`: zero-shot runs give R@1/5/10, fine-tuning and linear-probe runs their final
-multi-view top-1/top-5.
+multi-view top-1/top-5. `--mean` adds a row averaging each column over the runs (the 3-split mean the UCF-101 and
+HMDB-51 papers report).
 """
 import json
 import os
@@ -18,23 +20,37 @@ def read_results(run_dir):
         return json.load(f)
 
 
-def table(runs):
-    """Markdown table, one row per (name, results) pair; columns that no run has are left out."""
+def _cell(value):
+    return f"{value:.1f}" if isinstance(value, (int, float)) else "-"
+
+
+def table(runs, mean=False):
+    """Markdown table, one row per (name, results) pair; columns that no run has are left out. `mean` adds a row
+    of column means (a column some run lacks has none)."""
     columns = [(key, title) for key, title in COLUMNS if any(key in r for _, r in runs)]
     lines = ["| run | videos | " + " | ".join(title for _, title in columns) + " |",
              "|---|---|" + "---|" * len(columns)]
     for name, results in runs:
-        cells = [f"{results[key]:.1f}" if isinstance(results.get(key), (int, float)) else "-" for key, _ in columns]
+        cells = [_cell(results.get(key)) for key, _ in columns]
         lines.append(f"| {name} | {results.get('videos', '-')} | " + " | ".join(cells) + " |")
+    if mean:
+        cells = []
+        for key, _ in columns:
+            values = [r.get(key) for _, r in runs]
+            ok = all(isinstance(v, (int, float)) for v in values)
+            cells.append(_cell(sum(values) / len(values) if ok else None))
+        lines.append(f"| mean of {len(runs)} | - | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+    argv = list(sys.argv[1:] if argv is None else argv)
+    mean = "--mean" in argv
+    argv = [a for a in argv if a != "--mean"]
     if not argv or any("=" not in a for a in argv):
-        raise SystemExit("usage: python -m downstream.report NAME=OUTPUT_DIR [NAME=OUTPUT_DIR ...]")
+        raise SystemExit("usage: python -m downstream.report [--mean] NAME=OUTPUT_DIR [NAME=OUTPUT_DIR ...]")
     runs = [(name, read_results(path)) for name, path in (a.split("=", 1) for a in argv)]
-    print(table(runs))
+    print(table(runs, mean=mean))
 
 
 if __name__ == "__main__":

@@ -376,11 +376,3 @@ def test_cpd_classifier_loads_only_a_cpd_video_tower(setup, cpd_checkpoint, tmp_
     vit_cpd.write_text(json.dumps({"arch": {"type": "CPD", "args": {"video_params": {"model": "tubelet_vit"}}}}))
     with pytest.raises(ValueError, match="3D ResNet"):
         build_classifier(str(vit_cpd), 7)
-
-
-def test_finetuning_a_cpd_tower_is_refused_until_its_recipe_exists(setup, cpd_checkpoint, tmp_path):
-    root = setup[0]
-    config, ckpt, _ = cpd_checkpoint
-    with pytest.raises(ValueError, match="not built yet"):
-        finetune_main(get_args("finetune", common_flags(root, config, ckpt, tmp_path / "ft") + train_flags(1)))
-    assert not (tmp_path / "ft").exists()

@@ -69,7 +69,8 @@ class Instagram(FailSafeDataset):
         path = os.path.join(self.data_dir, self.video_template.format(self._names[index]))
         with self.reader.open(path) as video:
             frames = video.read(clip_frame_indices(video.num_frames, video.fps, self.num_frames, self.clip_stride,
-                                                   rng, mode="rand" if self.train else "center"))
+                                                   rng, mode="rand" if self.train else "center",
+                                                   pts_timeline=video.pts_timeline))
         return {
             "text": [self._captions[index]],
             "label": np.zeros(1, dtype=np.int64),

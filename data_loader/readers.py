@@ -1,10 +1,13 @@
 """Video readers behind one interface: `with get_reader(name).open(path) as video: video.read(indices)`.
 
-An open video exposes `num_frames` and `fps`; `read(indices)` returns uint8 RGB frames (N, H, W, 3) for the
-requested indices in the requested order. Any failure (missing, empty, truncated or undecodable file, an index
-past the end) raises `VideoReadError` naming the file: nothing is padded or skipped silently. All readers return
-identical frames for the same indices on H.264 mp4 files. Open videos inside the data worker that reads them.
+An open video exposes `num_frames`, `fps` and, from PyAV, `pts_timeline` (what pySlowFast's decoder seeks by);
+`read(indices)` returns uint8 RGB frames (N, H, W, 3) for the requested indices in the requested order. Any
+failure (missing, empty, truncated or undecodable file, an index past the end) raises `VideoReadError` naming the
+file: nothing is padded or skipped silently. All readers return identical frames for the same indices on H.264 mp4
+files. Open videos inside the data worker that reads them.
+`open_bytes(data, name)` opens a video held in memory (a WebDataset shard member) with decord or PyAV.
 """
+import io
 import os
 from collections import OrderedDict
 
@@ -13,6 +16,16 @@ import numpy as np
 
 class VideoReadError(RuntimeError):
     """A video cannot be opened or the requested frames cannot be decoded."""
+
+
+def _source(path, data):
+    """What the decoders open: the file, or the in-memory bytes of a video named `path`."""
+    if data is None:
+        _check_file(path)
+        return path
+    if not len(data):
+        raise VideoReadError(f"video is empty: {path}")
+    return io.BytesIO(data)
 
 
 def _check_file(path):
@@ -26,6 +39,7 @@ class _OpenVideo:
     """Common part of an open video: context management and index checks."""
 
     path, num_frames, fps = "", 0, 0.0
+    pts_timeline = None  # PyAV: (first frame's pts, pts ticks per frame) from the stream header
 
     def __enter__(self):
         return self
@@ -47,12 +61,12 @@ class _OpenVideo:
 
 
 class _DecordVideo(_OpenVideo):
-    def __init__(self, path):
+    def __init__(self, path, data=None):
         import decord
-        _check_file(path)
+        source = _source(path, data)
         self.path = path
         try:
-            self._vr = decord.VideoReader(path, num_threads=1)
+            self._vr = decord.VideoReader(source, num_threads=1)
         except Exception as e:  # decord raises its own DECORDError
             raise VideoReadError(f"cannot open video {path}: {e}") from e
         self.num_frames, self.fps = len(self._vr), float(self._vr.get_avg_fps())
@@ -71,13 +85,13 @@ class _PyAVVideo(_OpenVideo):
     the file: `frame.reformat()` builds a new swscale context per call, which made RGB conversion cost 5x more than
     decoding on small frames (same pixels either way)."""
 
-    def __init__(self, path):
+    def __init__(self, path, data=None):
         import av
         from av.video.reformatter import VideoReformatter
-        _check_file(path)
+        source = _source(path, data)
         self.path, self._rgb = path, VideoReformatter()
         try:
-            self._container = av.open(path)
+            self._container = av.open(source)
         except Exception as e:  # av.error.InvalidDataError and friends
             raise VideoReadError(f"cannot open video {path}: {e}") from e
         if not self._container.streams.video:
@@ -93,6 +107,8 @@ class _PyAVVideo(_OpenVideo):
             self._container.seek(0)
         self.num_frames = int(n)
         self._start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        if stream.duration and stream.frames:
+            self.pts_timeline = (int(stream.start_time or 0), float(stream.duration) / stream.frames)
 
     def close(self):
         self._container.close()
@@ -152,8 +168,9 @@ class _OpenCVVideo(_OpenVideo):
 class _DecodedVideo(_OpenVideo):
     """A video already decoded in memory."""
 
-    def __init__(self, path, frames, fps):
+    def __init__(self, path, frames, fps, pts_timeline=None):
         self.path, self._frames, self.num_frames, self.fps = path, frames, len(frames), fps
+        self.pts_timeline = pts_timeline
 
     def read(self, indices):
         return self._frames[self._check(indices)]
@@ -179,11 +196,17 @@ class VideoReader:
             self._cache.move_to_end(path)
         else:
             with self._video_cls(path) as video:
-                self._cache[path] = (video.read(np.arange(video.num_frames)), video.fps)
+                self._cache[path] = (video.read(np.arange(video.num_frames)), video.fps, video.pts_timeline)
             self._used += self._cache[path][0].nbytes
             while self._used > self.cache_bytes and len(self._cache) > 1:
                 self._used -= self._cache.popitem(last=False)[1][0].nbytes
         return _DecodedVideo(path, *self._cache[path])
+
+    def open_bytes(self, data, name):
+        """The video whose encoded bytes are `data` (`name` names it in errors); never cached."""
+        if self._video_cls is _OpenCVVideo:
+            raise ValueError("reader cv2 cannot decode videos held in memory (shards): use decord or pyav")
+        return self._video_cls(str(name), data)
 
 
 READERS = {"decord": _DecordVideo, "pyav": _PyAVVideo, "cv2": _OpenCVVideo}

@@ -74,7 +74,8 @@ def span_frame_indices(windows, num_frames, fps, rng):
     return max(int(first * fps), 0) + offsets
 
 
-def clip_frame_indices(num_available, fps, num_frames, stride, rng, target_fps=30, mode="rand", view=(0, 1)):
+def clip_frame_indices(num_available, fps, num_frames, stride, rng, target_fps=30, mode="rand", view=(0, 1),
+                       pts_timeline=None):
     """CPD's clip (pySlowFast's decoder): `num_frames` frames spread over `num_frames * stride` frames of a
     `target_fps` timeline, i.e. `num_frames * stride * fps / target_fps` source frames.
 
@@ -82,7 +83,9 @@ def clip_frame_indices(num_available, fps, num_frames, stride, rng, target_fps=3
     or, for test view `view = (i, n)` ("uniform"), at i / n of the range (pySlowFast's rule: the last of n views
     does not reach the end); decoding starts at the first frame at or after it, and the frames are
     floor(linspace(0, clip - 1, num_frames)) from there, clamped to the last frame (a video shorter than the clip
-    repeats its last frame, as the official)."""
+    repeats its last frame, as the official). With `pts_timeline` = (first pts, pts ticks per frame) the first
+    frame is pySlowFast's exactly: the first whose pts reaches int(start * ticks per frame) (for AVI, one tick a
+    frame: floor(start))."""
     if num_available < 1:
         raise SamplingError("the video has no frames")
     if not fps > 0:
@@ -101,7 +104,12 @@ def clip_frame_indices(num_available, fps, num_frames, stride, rng, target_fps=3
     else:
         raise ValueError(f"clip sampling mode must be 'rand', 'center' or 'uniform', got {mode!r}")
     offsets = np.floor(np.linspace(0, clip - 1, num_frames)).astype(np.int64)
-    return np.minimum(int(np.ceil(start)) + offsets, num_available - 1)
+    if pts_timeline is None:
+        first = int(np.ceil(start))
+    else:
+        first_pts, ticks = pts_timeline
+        first = max(int(np.ceil((int(start * ticks) - first_pts) / ticks)), 0)
+    return np.minimum(first + offsets, num_available - 1)
 
 
 def sample_keep_indices(n_slots, patches_per_slot, mask_ratio, rng):

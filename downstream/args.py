@@ -157,7 +157,7 @@ def get_parser(protocol):
     g.add_argument("--resume", default="", help="checkpoint to resume from (default: the latest in --output_dir)")
     g.add_argument("--auto_resume", type=str2bool, default=True)
     g.add_argument("--eval", action="store_true", help="only run the multi-view test of a checkpoint (default: "
-                   "checkpoint-best.pth in --output_dir, or --resume)")
+                   "checkpoint-best.pth in --output_dir, with the cpd recipe checkpoint-last.pth; or --resume)")
     g.add_argument("--disable_eval_during_finetuning", action="store_true")
     return p
 

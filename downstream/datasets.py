@@ -268,15 +268,16 @@ class VideoClsDataset(FailSafeDataset):
         videos = len(self.videos)
         return index % videos, index // (videos * self.test_num_crop), (index // videos) % self.test_num_crop
 
-    def frame_indices(self, n, chunk, rng, fps=None):
-        """The frames of one item of a video with `n` frames (at `fps`, which the CPD recipe needs)."""
+    def frame_indices(self, n, chunk, rng, fps=None, pts_timeline=None):
+        """The frames of one item of a video with `n` frames (at `fps`, with the header's `pts_timeline`, which
+        the CPD recipe needs)."""
         if self.recipe == "cpd":
             if self.mode == "test":
                 mode = "uniform"
             else:
                 mode = "rand" if self._random_offsets else "center"
             return clip_frame_indices(n, fps, self.num_frames, self.sampling_rate, rng, self.target_fps, mode=mode,
-                                      view=(chunk, self.test_num_segment))
+                                      view=(chunk, self.test_num_segment), pts_timeline=pts_timeline)
         if self.spec.sampling == "segment":
             if self.mode == "test":
                 return segment_test_indices(n, self.num_frames, chunk, self.test_num_segment)
@@ -291,7 +292,7 @@ class VideoClsDataset(FailSafeDataset):
         with self._reader.open(path) as video:
             if video.num_frames < 1:
                 raise VideoReadError(f"video has no frames: {path}")
-            frames = video.read(self.frame_indices(video.num_frames, chunk, rng, video.fps))
+            frames = video.read(self.frame_indices(video.num_frames, chunk, rng, video.fps, video.pts_timeline))
         if self.mode == "train":
             clip = self.train_transform(frames, rng)
         elif self.recipe == "cpd":

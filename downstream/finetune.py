@@ -137,8 +137,11 @@ def main(args):
 
 
 def evaluate_checkpoint(args, env, dtype):
-    """`--eval`: the multi-view test of a fine-tuned checkpoint (default: checkpoint-best.pth in --output_dir)."""
-    path = args.resume or os.path.join(args.output_dir, "checkpoint-best.pth")
+    """`--eval`: the multi-view test of a fine-tuned checkpoint (default in --output_dir: checkpoint-best.pth, as
+    the official VideoMAE-style `--eval`; with the cpd recipe checkpoint-last.pth, as CPD's test of its last
+    epoch)."""
+    default = "checkpoint-last.pth" if args.recipe == "cpd" else "checkpoint-best.pth"
+    path = args.resume or os.path.join(args.output_dir, default)
     model, _ = build_model(args, dataset(args, "validation").nb_classes)
     model.load_state_dict(read_checkpoint(path)["model"])
     log.info("evaluating %s", path)
@@ -226,6 +229,8 @@ def run(args, env):
     for epoch in range(start_epoch, args.epochs):
         sampler.set_epoch(epoch)
         train_data.set_epoch(epoch)
+        if val_loader is not None:  # random validation offsets (and CPD's jittered clips) are new every epoch
+            val_loader.dataset.set_epoch(epoch)
         stats = train_one_epoch(ddp, loader, amp, criterion, device=env.device, epoch=epoch,
                                 start_step=epoch * steps_per_epoch, lr_values=lr_values, wd_values=wd_values,
                                 mixup=mixup, update_freq=args.update_freq, dtype=dtype, max_steps=steps_per_epoch,

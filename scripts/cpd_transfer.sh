@@ -3,7 +3,7 @@
 # each of the 3 splits, then print the per-split and mean multi-view top-1 (the README reports 3-split means:
 # UCF-101 92.8 fine-tuned / 83.7 linear, HMDB-51 63.6 / 54.7). The recipe is --recipe cpd (downstream/args.py
 # CPD_DEFAULTS): SGD 0.02 (linear 2; the README also names 20), plateau schedule, dropout 0.8, 100 epochs,
-# 16 frames at stride 4, a total batch of 128, test 10 clips x 3 crops at 256.
+# 16 frames at stride 4, 16 clips per forward and a total batch of 128, test 10 clips x 3 crops at 256.
 #
 #   CKPT=pretrained/cpd_ins300k.pth DATASET=ucf101 ROOT=/data/UCF-101 SPLITS_DIR=/data/ucfTrainTestlist \
 #       bash scripts/cpd_transfer.sh [extra flags for every split]
@@ -29,8 +29,14 @@ ROOT=${ROOT:?set ROOT to the dataset folder holding <class>/<video>.avi}
 DATA=${DATA:-data/${DATASET}_lists}
 OUT=${OUT:-results/cpd_transfer/${DATASET}_${PROTOCOL}}
 NPROC=${NPROC_PER_NODE:-$(python -c "import torch; print(max(torch.cuda.device_count(), 1))")}
+# the official: 16 clips per GPU (BatchNorm and each GPU's own head see 16) on 8 GPUs. On fewer GPUs keep 16 per
+# forward and accumulate gradients up to the total batch.
 TOTAL_BATCH=${TOTAL_BATCH:-128}
-if (( TOTAL_BATCH % NPROC )); then
+if (( TOTAL_BATCH % (16 * NPROC) == 0 )); then
+    BATCH=16; UPDATE_FREQ=$(( TOTAL_BATCH / (16 * NPROC) ))
+elif (( TOTAL_BATCH % NPROC == 0 )); then
+    BATCH=$(( TOTAL_BATCH / NPROC )); UPDATE_FREQ=1
+else
     echo "TOTAL_BATCH $TOTAL_BATCH does not split over $NPROC processes" >&2; exit 2
 fi
 runs=()
@@ -42,7 +48,7 @@ for k in ${SPLITS:-1 2 3}; do
     NPROC_PER_NODE=$NPROC "$(dirname "$0")/downstream_launch.sh" "$MODULE" --recipe cpd \
         --model "${CONFIG:-configs/cpd-ins300k.json}" --finetune "${CKPT:-pretrained/cpd_ins300k.pth}" \
         --data_set "$DATA_SET" --nb_classes "$CLASSES" --data_path "$DATA/split$k" --video_root "$ROOT" \
-        --batch_size $(( TOTAL_BATCH / NPROC )) --output_dir "$OUT/split$k" "$@"
+        --batch_size "$BATCH" --update_freq "$UPDATE_FREQ" --output_dir "$OUT/split$k" "$@"
     runs+=("split$k=$OUT/split$k")
 done
 python -m downstream.report --mean "${runs[@]}"

@@ -18,7 +18,7 @@ from data_loader.transforms import JitterCropTransform
 from downstream.args import get_args
 from downstream.datasets import build_dataset, cpd_clip_transform
 from downstream.finetune import main as finetune_main
-from media import write_indexed_video, write_noise_video
+from media import frame_index, write_indexed_video, write_noise_video
 
 CLASSES = 3
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -26,25 +26,46 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 # ---- clip views and crops, against the official arithmetic restated ----
 
-def official_clip(num_frames_video, fps, num_frames, stride, start):
+def official_clip(num_frames_video, fps, num_frames, stride, start, ticks=None, first_pts=0):
     """pySlowFast: a clip of stride * num_frames frames at 30 fps is stride * num_frames * fps / 30 source frames;
-    decoding begins at the first frame at or after `start`, then floor(linspace(0, clip - 1, num_frames)) of the
-    decoded frames, clamped to the last."""
+    decoding keeps the frames whose pts reaches int(start * ticks per frame) (frame k has pts first_pts + k *
+    ticks; without a header timeline, the first frame at or after `start`), then floor(linspace(0, clip - 1,
+    num_frames)) of the decoded frames, clamped to the last."""
     clip = stride * num_frames * fps / 30
-    first = math.ceil(start)
+    if ticks is None:
+        first = math.ceil(start)
+    else:
+        first = next(k for k in range(num_frames_video + 1) if first_pts + k * ticks >= int(start * ticks))
     picks = [int(math.floor(x)) for x in np.linspace(0, clip - 1, num_frames)]
     return [min(first + p, num_frames_video - 1) for p in picks]
 
 
-@pytest.mark.parametrize("n, fps", [(100, 25.0), (300, 30.0), (40, 25.0)])
-def test_test_clips_start_at_i_over_n_of_the_range(n, fps):
+@pytest.mark.parametrize("n, fps", [(100, 25.0), (300, 30.0), (40, 25.0), (163, 29.97)])
+@pytest.mark.parametrize("timeline", [None, (0, 1.0), (0, 512.0), (1024, 512.0)])  # none, AVI, MP4, MP4 delayed
+def test_test_clips_start_at_i_over_n_of_the_range(n, fps, timeline):
     clip = 4 * 16 * fps / 30
+    first_pts, ticks = timeline if timeline else (0, None)
     for i in range(10):
         start = max(n - clip, 0) * i / 10  # the official: the 10th clip starts at 9/10, not at the end
-        got = clip_frame_indices(n, fps, 16, 4, None, mode="uniform", view=(i, 10))
-        assert got.tolist() == official_clip(n, fps, 16, 4, start)
+        got = clip_frame_indices(n, fps, 16, 4, None, mode="uniform", view=(i, 10), pts_timeline=timeline)
+        assert got.tolist() == official_clip(n, fps, 16, 4, start, ticks, first_pts), i
     with pytest.raises(ValueError, match="out of range"):
         clip_frame_indices(n, fps, 16, 4, None, mode="uniform", view=(10, 10))
+
+
+def test_avi_test_views_decode_the_official_frames(tmp_path):
+    """On an MPEG-4 AVI (one pts tick a frame, as UCF-101 and HMDB-51 ship) a view starts at floor(start): read
+    back from the frames themselves, whose grey levels tell their index."""
+    write_indexed_video(tmp_path / "a.avi", n=80, fps=25, codec="mpeg4", container="avi")
+    (tmp_path / "test.csv").write_text("a.avi 0\n")
+    data = build_dataset("UCF101", "test", data_path=str(tmp_path), num_frames=4, sampling_rate=4, input_size=48,
+                         short_side_size=48, test_num_segment=2, test_num_crop=1, nb_classes=1, recipe="cpd")
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
+    for chunk in range(2):
+        clip = (data[chunk]["video"] * std + mean) * 255  # the centre 48 columns: both halves of the frame
+        frames = clip.permute(1, 2, 3, 0).round().clamp(0, 255).byte().numpy()
+        start = (80 - 4 * 4 * 25 / 30) * chunk / 2  # 0 and 33.3: the official starts at frame 33, not 34
+        assert [frame_index(f) for f in frames] == official_clip(80, 25.0, 4, 4, start, ticks=1.0)
 
 
 def test_a_video_without_a_frame_rate_is_a_counted_failure():
@@ -225,11 +246,16 @@ def plateau_lrs(lr, accuracies, patience, factor, min_lr):
     return lrs
 
 
-def test_cpd_finetuning_trains_tests_and_resumes_with_its_plateau_schedule(ucf_folder, tmp_path):
+def test_cpd_finetuning_trains_tests_and_resumes_with_its_plateau_schedule(ucf_folder, tmp_path, monkeypatch):
+    import downstream.finetune as finetune
     root, config, ckpt, _ = ucf_folder
     out = tmp_path / "ft"
     common = flags(root, config, ckpt, out) + ["--lr_patience", "0", "--lr", "0.05"]
+    validated, validate = [], finetune.validate
+    monkeypatch.setattr(finetune, "validate", lambda model, loader, **kw: (
+        validated.append(loader.dataset.epoch), validate(model, loader, **kw))[1])
     finetune_main(get_args("finetune", common))
+    assert validated == [0, 1]  # new random validation clips every epoch, as the official's unseeded draws
     results = json.loads((out / "results.json").read_text())
     assert (results["videos"], results["views"], results["failed_views"]) == (6, 6 * 2 * 3, 0)
     state = torch.load(out / "checkpoint-last.pth", weights_only=True)
@@ -245,8 +271,7 @@ def test_cpd_finetuning_trains_tests_and_resumes_with_its_plateau_schedule(ucf_f
         plateau_lrs(0.05, [e["val_acc1"] for e in log], patience=0, factor=0.1, min_lr=1e-6))
     # the saved weights give the reported test
     final = json.loads((out / "results.json").read_text())
-    finetune_main(get_args("finetune", flags(root, config, ckpt, out, epochs=4) + [
-        "--eval", "--resume", str(out / "checkpoint-last.pth")]))
+    finetune_main(get_args("finetune", flags(root, config, ckpt, out, epochs=4) + ["--eval"]))  # the last one
     again = json.loads((out / "results.json").read_text())
     assert (again["Final top-1"], again["videos"]) == (final["Final top-1"], final["videos"])
 
@@ -352,8 +377,8 @@ def test_the_transfer_script_runs_every_split_with_the_cpd_recipe_and_prints_the
     assert done.returncode == 0, done.stderr
     for k in (1, 2, 3):
         args = json.loads((tmp_path / "out" / f"split{k}" / "args.json").read_text())
-        assert (args["recipe"], args["data_set"], args["nb_classes"], args["lr"], args["batch_size"]) == \
-            ("cpd", "HMDB51", 51, 2.0, 64)  # total batch 128 over 2 processes
+        assert (args["recipe"], args["data_set"], args["nb_classes"], args["lr"], args["batch_size"],
+                args["update_freq"]) == ("cpd", "HMDB51", 51, 2.0, 16, 4)  # 16 per forward, 128 over 2 processes
         assert args["seed"] == 7 and args["data_path"] == str(data / f"split{k}")
     lines = done.stdout.strip().splitlines()
     assert lines[-1] == "| mean of 3 | - | 20.0 | 50.0 |"

@@ -7,6 +7,9 @@ opening, decoding and closing video. The rest (alignment lookup, text assembly, 
 overhead the official loader spent three quarters of its time on. Every measurement is repeated `--repeats` times
 (the machine may be shared): the tables give the median and the range.
 
+`--shards` adds, for each copy, the same samples streamed from a WebDataset copy of it (`data_loader.shards`,
+packed into the temporary folder) beside the files.
+
 Two corpora: an existing one (`--data-dir`, e.g. the synthetic corpus: tiny 80x64 files) and, with
 `--realistic`, a few generated 640x360 / 30 fps H.264 videos with B-frames and sparse keyframes like real
 YT-Temporal clips (bench/realistic_corpus.py; about half a minute to write).
@@ -16,6 +19,7 @@ YT-Temporal clips (bench/realistic_corpus.py; about half a minute to write).
         --realistic
 """
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
@@ -29,6 +33,7 @@ sys.path.insert(0, ROOT)
 
 from bench.realistic_corpus import write_corpus  # noqa: E402
 from data_loader.prepare import REENCODE_PROFILES, REENCODE_SHORT_SIDE, reencode_dataset  # noqa: E402
+from data_loader.shards import ShardStream, pack  # noqa: E402
 from data_loader.yttemporal import YTTemporal  # noqa: E402
 from utils.hardware import describe_cpu  # noqa: E402
 
@@ -126,6 +131,39 @@ def bench_copies(copies, meta_dir, readers, samples, input_res, repeats):
     return rows
 
 
+def measure_shards(manifest, reader, samples, input_res):
+    """Seconds to stream `samples` training samples from the shards of `manifest` in one process (after one),
+    epoch after epoch (new draws each epoch), as `measure` does from the files."""
+    stream = ShardStream(YTTemporal(shards=manifest, reader=reader, input_res=input_res, split="train"),
+                         batch_size=1, shuffle_buffer=100)
+
+    def epochs():
+        for epoch in range(1, 10**6):
+            stream.set_epoch(epoch)
+            yield from stream
+    it = epochs()
+    next(it)
+    start = time.perf_counter()
+    for _ in range(samples):
+        next(it)
+    return time.perf_counter() - start
+
+
+def bench_shards(copies, meta_dir, reader, samples, input_res, repeats, out_dir):
+    """Rows: each copy from its files and from a WebDataset copy of it (100 samples a shard), samples/s."""
+    rows = ["| files | reader | from files (samples/s) | from shards (samples/s) |", "|---|---|---|---|"]
+    for label, data_dir in copies:
+        target = os.path.join(out_dir, label.replace(" ", "_").replace(",", ""))
+        manifest = pack("yttemporal", {"data_dir": data_dir, "meta_dir": meta_dir}, target, ("train",), 100,
+                        progress=False)
+        files = [samples / measure(data_dir, meta_dir, reader, samples, input_res)[0] for _ in range(repeats)]
+        shards = [samples / measure_shards(os.path.join(target, "manifest.json"), reader, samples, input_res)
+                  for _ in range(repeats)]
+        rows.append(f"| {label} | {reader} | {_cell(files, '.1f')} | {_cell(shards, '.1f')} |")
+        print(rows[-1], f"({manifest['splits']['train']['samples']} videos in shards)", flush=True)
+    return rows
+
+
 def with_reencoded(data_dir, short_side, profiles, out_dir):
     """[(label, dir)] for the original and, when `short_side`, a copy re-encoded with each profile under `out_dir`."""
     copies = [("original", data_dir)]
@@ -158,8 +196,13 @@ def main():
                    help="also measure a DataLoader with each of these worker counts (first reader of --readers)")
     p.add_argument("--batch-size", type=int, default=24, help="for --workers (the official per-GPU batch)")
     p.add_argument("--batches", type=int, default=10, help="for --workers, after one warm-up batch")
+    p.add_argument("--shards", action="store_true", help="also stream each copy from WebDataset shards (first "
+                   "reader of --readers)")
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "loader.md"))
     args = p.parse_args()
+    # the corpus writer and the re-encoder use process pools: forking after decord has run threads in this process
+    # can hang them (seen with --shards and both corpora), so their workers start fresh
+    multiprocessing.set_start_method("spawn", force=True)
     torch.set_num_threads(1)  # as in a DataLoader worker
 
     sections = [f"YT-Temporal loader, one process (torch 1 thread), 16 frames at {args.input_res}px, mask 0.75; "
@@ -172,6 +215,10 @@ def main():
             copies = with_reencoded(args.data_dir, args.short_side, args.profiles, os.path.join(tmp, "given"))
             rows = bench_copies(copies, args.meta_dir, args.readers, args.samples, args.input_res, args.repeats)
             sections.append(title + "\n\n" + "\n".join(rows))
+            if args.shards:
+                rows = bench_shards(copies, args.meta_dir, args.readers[0], args.samples, args.input_res,
+                                    args.repeats, os.path.join(tmp, "given-shards"))
+                sections.append(title + ", files against shards\n\n" + "\n".join(rows))
         if args.realistic:
             data_dir, meta_dir, summary = write_corpus(os.path.join(tmp, "realistic"), args.realistic_videos,
                                                        seconds=args.realistic_seconds,
@@ -182,6 +229,10 @@ def main():
             rows = bench_copies(copies, meta_dir, args.readers, args.realistic_samples, args.input_res,
                                 args.repeats)
             sections.append(title + "\n\n" + "\n".join(rows))
+            if args.shards:
+                rows = bench_shards(copies, meta_dir, args.readers[0], args.realistic_samples, args.input_res,
+                                    args.repeats, os.path.join(tmp, "realistic-shards"))
+                sections.append(title + ", files against shards\n\n" + "\n".join(rows))
             if args.workers:
                 rows = bench_workers(copies, meta_dir, args.readers[0], args.input_res, args.workers,
                                      args.batch_size, args.batches)

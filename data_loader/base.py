@@ -64,7 +64,8 @@ def subsample_table(table, fraction, seed):
 
 
 class FailSafeDataset(Dataset):
-    """Base class: subclasses implement `_names` (list of sample names) and `_load(index, rng) -> dict`.
+    """Base class: subclasses implement `_names` (list of sample names) and `_load(index, rng, member=None) ->
+    dict` (`member`: the same sample read from a WebDataset shard instead of the files, see `data_loader.shards`).
 
     Randomness comes from a generator seeded with (seed, epoch, index, attempt), so a sample is reproducible and
     independent of worker count and order; call `set_epoch` each epoch (the sampler's epoch) for new draws. A
@@ -91,6 +92,14 @@ class FailSafeDataset(Dataset):
 
     def rng(self, index, attempt=0):
         return np.random.default_rng([self.seed, self.epoch, index, attempt])
+
+    def load_member(self, member, rng):
+        """One attempt at the sample of a shard member (a dict from `data_loader.shards`: `name`, `index`, the
+        file contents), masker included; a failure raises as `_load` does."""
+        sample = self._load(member["index"], rng, member)
+        if self.masker is not None:
+            sample["keep_ind"] = self.masker(len(sample["video"]), rng)
+        return sample
 
     def __getitem__(self, index):
         skipped = []

@@ -3,6 +3,7 @@
 Official layout: `<meta_dir>/cc3m_{train,val}.tsv` (column 0 the caption, column 1 the file name), images at
 `<data_dir>/training/<file>` or `<data_dir>/validation/<file>`; validation uses 1,000 rows (random_state=0).
 """
+import io
 import os
 
 import numpy as np
@@ -10,39 +11,44 @@ from PIL import Image, UnidentifiedImageError
 
 from .base import DATASETS, FailSafeDataset, SampleError
 from .transforms import ImageTransform
-from .webvid import caption_table
+from .webvid import caption_rows
 
 
 @DATASETS.register("ConceptualCaptions3M")
 class ConceptualCaptions3M(FailSafeDataset):
     """Sample dict: `text` [caption], `label` (1,), `video` (2, 3, res, res) (the image twice), `keep_ind` from the
-    masker (default: (1, patches), every patch kept in shuffled order, official)."""
+    masker (default: (1, patches), every patch kept in shuffled order, official). `shards`: a WebDataset copy's
+    manifest to stream instead of the files."""
 
     default_mask_ratio = 0.0
     texts_per_sample = 1
     num_video_frames = 2
 
-    def __init__(self, data_dir, split="train", meta_dir="meta_data", input_res=224, subsample=1, loading="lax",
-                 seed=0, num_frames=1, reader=None, masker=None):
+    def __init__(self, data_dir=None, split="train", meta_dir="meta_data", input_res=224, subsample=1, loading="lax",
+                 seed=0, num_frames=1, reader=None, shards=None, masker=None):
         super().__init__(split, loading, seed, masker)
-        table = caption_table(meta_dir, "cc3m", split, subsample, seed)
-        self._captions = [str(c) for c in table.iloc[:, 0]]
-        self._names = [str(p) for p in table.iloc[:, 1]]
-        self.image_dir = os.path.join(data_dir, "training" if split == "train" else "validation")
+        self.shards = shards
+        if shards is None and data_dir is None:
+            raise ValueError("ConceptualCaptions3M needs data_dir (the official layout) or shards (a shard manifest)")
+        self._captions, self._names = caption_rows(meta_dir, "cc3m", split, subsample, seed) if shards is None \
+            else ([], [])
+        self.image_dir = os.path.join(data_dir, "training" if split == "train" else "validation") if data_dir else None
         self.transform = ImageTransform(input_res, train=self.train)
 
-    def _load(self, index, rng):
-        path = os.path.join(self.image_dir, self._names[index])
+    def _load(self, index, rng, member=None):
+        name = self._names[index] if member is None else member["name"]
+        caption = self._captions[index] if member is None else member["caption"]
+        path = os.path.join(self.image_dir, name) if member is None else f"{name} in {member['url']}"
         try:
-            with Image.open(path) as img:
+            with Image.open(path if member is None else io.BytesIO(member["image"])) as img:
                 image = np.array(img.convert("RGB"))
         except (UnidentifiedImageError, OSError) as e:
             raise SampleError("unreadable_image", f"cannot read image {path}: {e}") from e
         x = self.transform(image, rng)
         return {
-            "text": [self._captions[index]],
+            "text": [caption],
             "label": np.zeros(1, dtype=np.int64),
             "video": x.unsqueeze(0).repeat(2, 1, 1, 1),
-            "name": self._names[index],
+            "name": name,
             "index": index,
         }

@@ -3,7 +3,9 @@
 An entry is the official `{"type": "MultiDistTextVideoDataLoader", "args": {...}}`. Its `args` hold the dataset
 name, `batch_size` and `num_workers` for the loader, the masker's keys (`masking`, `mask_ratio`, `patch_size`,
 `tubelet_size`; see `data_loader.masking`), and everything else for the dataset (`video_params` is flattened into
-it, so `num_frames`, `input_res`, `mask_ratio`, `loading` keep their names). Official keys that never did
+it, so `num_frames`, `input_res`, `mask_ratio`, `loading` keep their names). `shards` (a manifest from
+`python -m data_loader.prepare shards`) streams a WebDataset copy instead of the files, with a `shuffle_buffer`
+of members per worker (default 1000; see `data_loader.shards`). Official keys that never did
 anything (`shuffle`, `cut`, `text_params`, ...) are accepted and ignored; the official `patches_per_frame`, when
 given, must agree with `input_res` / `patch_size`.
 """
@@ -16,6 +18,8 @@ from . import cc3m, instagram, webvid, yttemporal  # noqa: F401 (they register t
 from .base import DATASETS
 from .collate import TextVideoCollator
 from .masking import MASKING_KEYS, build_masker
+from .shards import ShardStream
+
 IGNORED_OFFICIAL_KEYS = ("shuffle", "cut", "text_params", "metadata_dir", "tsfm_params", "sliding_window_stride")
 
 
@@ -23,7 +27,7 @@ def dataset_kwargs(args, split=None, seed=0):
     """(dataset class, constructor arguments) of one `data_loader[i].args` dict, the masker included; unknown keys
     and bad masker settings are a ValueError. `split` overrides the configured split (validation)."""
     args = {k: v for k, v in args.items()
-            if k not in IGNORED_OFFICIAL_KEYS + ("batch_size", "num_workers", "drop_last_batch")}
+            if k not in IGNORED_OFFICIAL_KEYS + ("batch_size", "num_workers", "drop_last_batch", "shuffle_buffer")}
     name = args.pop("dataset_name", None)
     if name not in DATASETS:
         raise ValueError(f"data_loader dataset_name {name!r} is unknown; known: {DATASETS.names()}")
@@ -84,16 +88,22 @@ def build_dataloader(args, tokenizer, rank=0, world_size=1, split=None, seed=0):
     collate. `drop_last_batch: true` in the args also drops a training epoch's last, partial batch (CPD's
     official loader: every step a full batch; a BatchNorm head fails on a batch of one)."""
     dataset = build_dataset(args, split=split, seed=seed)
-    sampler = ResumableSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
-                               drop_last=True)
     num_workers = args.get("num_workers", 0)
-    # a private generator: starting an epoch must not consume the global torch RNG that dropout draws from,
-    # or a resumed run would see different dropout masks (samples draw from their own seeded generators)
-    generator = torch.Generator().manual_seed(seed)
     drop_last_batch = args.get("drop_last_batch", False)
     if not isinstance(drop_last_batch, bool):
         raise ValueError(f"data_loader args drop_last_batch must be true or false, got {drop_last_batch!r}")
     drop_last_batch = drop_last_batch and dataset.train
+    # a private generator: starting an epoch must not consume the global torch RNG that dropout draws from,
+    # or a resumed run would see different dropout masks (samples draw from their own seeded generators)
+    generator = torch.Generator().manual_seed(seed)
+    if getattr(dataset, "shards", None) is not None:  # a WebDataset copy: streamed, split over ranks and workers
+        stream = ShardStream(dataset, rank, world_size, args["batch_size"], args.get("shuffle_buffer", 1000),
+                             drop_last=drop_last_batch)
+        return DataLoader(stream, batch_size=args["batch_size"], num_workers=num_workers,
+                          collate_fn=TextVideoCollator(tokenizer), pin_memory=torch.cuda.is_available(),
+                          generator=generator)
+    sampler = ResumableSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
+                               drop_last=True)
     return DataLoader(dataset, batch_size=args["batch_size"], sampler=sampler, num_workers=num_workers,
                       drop_last=drop_last_batch,
                       collate_fn=TextVideoCollator(tokenizer), pin_memory=torch.cuda.is_available(),
@@ -102,8 +112,16 @@ def build_dataloader(args, tokenizer, rank=0, world_size=1, split=None, seed=0):
 
 def set_epoch(loader, epoch):
     """New shuffles and new random draws (windows, frames, crops, masks) for `epoch`."""
+    if isinstance(loader.dataset, ShardStream):
+        loader.dataset.set_epoch(epoch)
+        return
     loader.sampler.set_epoch(epoch)
     loader.dataset.set_epoch(epoch)
+
+
+def skip_next(loader, n_samples):
+    """The next pass of `loader` leaves out its first `n_samples` (resume), sampler- or shard-based."""
+    (loader.dataset if isinstance(loader.dataset, ShardStream) else loader.sampler).skip_next(n_samples)
 
 
 class AlternatingLoader:
@@ -135,7 +153,7 @@ class AlternatingLoader:
         """Iterations `start` to `stop` (default: the epoch's end) of the epoch, skipping the first ones without
         loading them (resume)."""
         for loader in self.loaders:
-            loader.sampler.skip_next((start % len(loader)) * loader.batch_size)
+            skip_next(loader, (start % len(loader)) * loader.batch_size)
         iterators = [iter(loader) for loader in self.loaders]
         for _ in range(start, min(stop or len(self), len(self))):
             for i, loader in enumerate(self.loaders):

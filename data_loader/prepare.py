@@ -6,6 +6,11 @@
     python -m data_loader.prepare yttemporal --videos raw/videos --annotations raw/json --data-dir data/YTTemporal
     # re-encode for fast sparse access (short side 268, never upscaled; --profile sampler: 6 fps, short GOPs)
     python -m data_loader.prepare reencode --data-dir data/YTTemporal --out-dir data/YTTemporal268 --profile sampler
+    # pack into WebDataset shards with a manifest (train with data_loader args "shards": "<out>/manifest.json")
+    python -m data_loader.prepare shards --source yttemporal --data-dir data/YTTemporal --meta-dir meta_data \
+        --out-dir data/shards/yttemporal --samples-per-shard 1000
+    # describe video2dataset's output (*.tar + *_stats.json) with a manifest, in place
+    python -m data_loader.prepare shards --video2dataset data/webvid_v2d
 
 Every video/annotation pair is checked (the annotation parses and aligns, its words lie inside its duration,
 the video opens, its length agrees with the annotation, its first and last frames decode). Without split files in
@@ -282,6 +287,24 @@ def reencode_dataset(data_dir, out_dir, short_side=REENCODE_SHORT_SIDE, workers=
     return len(jobs) - len(errors), errors
 
 
+def pack_shards_command(args, parser):
+    from .shards import describe_video2dataset, pack
+    if args.video2dataset:
+        manifest = describe_video2dataset(args.video2dataset)
+        print(f"manifest for {manifest['splits']['train']['samples']} samples in "
+              f"{len(manifest['splits']['train']['shards'])} shards: {args.video2dataset}/manifest.json")
+        return
+    if not (args.source and args.data_dir and args.out_dir):
+        parser.error("shards needs --source, --data-dir and --out-dir (or --video2dataset DIR)")
+    manifest = pack(args.source, {"data_dir": args.data_dir, "meta_dir": args.meta_dir}, args.out_dir,
+                    tuple(args.splits), args.samples_per_shard)
+    for split, entry in manifest["splits"].items():
+        hours = f", {entry['hours']:.1f} h" if "hours" in entry else ""
+        print(f"{split}: {entry['samples']} samples in {len(entry['shards'])} shards{hours}; "
+              f"{len(entry['dropped'])} left out (missing files){' e.g. ' + entry['dropped'][0]['name'] if entry['dropped'] else ''}")
+    print(f"manifest: {os.path.join(args.out_dir, 'manifest.json')}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -306,6 +329,15 @@ def main(argv=None):
     re.add_argument("--profile", choices=sorted(REENCODE_PROFILES), default="archive",
                     help="archive: every frame, a keyframe a second; sampler: 6 fps, a keyframe every 3 frames")
     re.add_argument("--workers", type=int)
+    sh = sub.add_parser("shards", help="pack a corpus into WebDataset shards (resumable) and write their manifest")
+    sh.add_argument("--source", choices=["yttemporal", "webvid", "cc3m"])
+    sh.add_argument("--data-dir")
+    sh.add_argument("--meta-dir", default="meta_data")
+    sh.add_argument("--out-dir")
+    sh.add_argument("--splits", nargs="+", default=["train", "val"])
+    sh.add_argument("--samples-per-shard", type=int, default=1000,
+                    help="equal shard sizes let an epoch split evenly over ranks x workers")
+    sh.add_argument("--video2dataset", metavar="DIR", help="write a manifest for video2dataset's shards in DIR")
     args = parser.parse_args(argv)
     if args.command == "yttemporal":
         report = prepare_yttemporal(args.data_dir, args.meta_dir, args.videos, args.annotations, args.val_fraction,
@@ -315,6 +347,8 @@ def main(argv=None):
               f"{report['problems']} with problems {report['problems_by_reason']}; split files list "
               f"{report['train']} train, {report['val']} val (dropped {report['dropped']}); report in "
               f"{os.path.join(report['report_dir'], 'prepare_report.json')}")
+    elif args.command == "shards":
+        pack_shards_command(args, parser)
     else:
         done, errors = reencode_dataset(args.data_dir, args.out_dir, args.short_side, args.workers, args.profile)
         print(f"re-encoded {done} videos into {args.out_dir}; {len(errors)} failed")

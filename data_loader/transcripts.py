@@ -343,7 +343,29 @@ def write_alignment_cache(annotation_path):
 
 def _read_cache(cache):
     """The cached (transcript, duration), or None when the cache was written in another format version."""
-    payload = _read_json(cache)
+    return _cached(_read_json(cache), cache)
+
+
+def _parse_json(data, source):
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise AnnotationError(f"{source}: not valid JSON ({e})") from None
+
+
+def transcript_from_data(annotation, cache=None, source="<annotation>"):
+    """(transcript, duration) from the bytes of an annotation and, when given, of its alignment cache (a shard
+    member's copies of the two files); as `load_transcript`, a cache of another format version is ignored."""
+    if cache is not None:
+        cached = _cached(_parse_json(cache, f"{source} (alignment cache)"), f"{source} (alignment cache)")
+        if cached is not None:
+            return cached
+    parsed = _parse_json(annotation, source)
+    return align_annotation(parsed, source), _duration(parsed, source)
+
+
+def _cached(payload, cache):
+    """(transcript, duration) of a parsed cache, or None for another format version."""
     if not isinstance(payload, dict):
         raise AnnotationError(f"{cache}: corrupt alignment cache (not a JSON object)")
     if payload.get("version") != CACHE_VERSION:

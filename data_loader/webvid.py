@@ -24,34 +24,47 @@ def caption_table(meta_dir, prefix, split, subsample, seed):
     return subsample_table(table, subsample, seed)
 
 
+def caption_rows(meta_dir, prefix, split, subsample, seed):
+    """(captions, file names) of `caption_table`: its columns 0 and 1 as strings."""
+    table = caption_table(meta_dir, prefix, split, subsample, seed)
+    return [str(c) for c in table.iloc[:, 0]], [str(p) for p in table.iloc[:, 1]]
+
+
 @DATASETS.register("WebVid")
 class WebVid(FailSafeDataset):
     """Sample dict: `text` [caption], `label` (1,), `video` (num_frames, 3, res, res), `keep_ind` from the masker
     (default: every patch, in shuffled order). Frames: one per equal segment, random in train and val, the
     segment middle for test (official). CPD on WebVid: `frame_sampling` "clip" (CPD's clip of `num_frames` frames
     over `num_frames * clip_stride` frames at 30 fps; random in training, centred otherwise) and `augment`
-    "slowfast_jitter" (see `data_loader.yttemporal.YTTemporal`)."""
+    "slowfast_jitter" (see `data_loader.yttemporal.YTTemporal`). `shards`: a WebDataset copy's manifest to stream
+    instead of the files (ours, or video2dataset's output described by one)."""
 
     default_mask_ratio = 0.0
     texts_per_sample = 1
 
-    def __init__(self, data_dir, split="train", meta_dir="meta_data", reader="decord", num_frames=4, input_res=224,
+    def __init__(self, data_dir=None, split="train", meta_dir="meta_data", reader="decord", num_frames=4, input_res=224,
                  resize_interpolation="bilinear", subsample=1, decoded_cache_mb=0, frame_sampling="segments",
-                 clip_stride=4, augment="official", jitter_range=(256, 340), loading="lax", seed=0, masker=None):
+                 clip_stride=4, augment="official", jitter_range=(256, 340), shards=None, loading="lax", seed=0,
+                 masker=None):
         super().__init__(split, loading, seed, masker)
         if frame_sampling not in ("segments", "clip"):
             raise ValueError(f"frame_sampling must be 'segments' or 'clip', got {frame_sampling!r}")
         self.frame_sampling, self.clip_stride = frame_sampling, clip_stride
-        table = caption_table(meta_dir, "webvid", split, subsample, seed)
-        self._captions = [str(c) for c in table.iloc[:, 0]]
-        self._names = [str(p) for p in table.iloc[:, 1]]
-        self.video_dir = os.path.join(data_dir, "train" if split == "train" else "val")
+        self.shards = shards
+        if shards is None and data_dir is None:
+            raise ValueError("WebVid needs data_dir (the official layout) or shards (a shard manifest)")
+        self._captions, self._names = caption_rows(meta_dir, "webvid", split, subsample, seed) if shards is None \
+            else ([], [])
+        self.video_dir = os.path.join(data_dir, "train" if split == "train" else "val") if data_dir else None
         self.reader = get_reader(reader, decoded_cache_mb)
         self.num_frames = self.num_video_frames = num_frames
         self.transform = build_video_transform(augment, input_res, self.train, resize_interpolation, jitter_range)
 
-    def _load(self, index, rng):
-        with self.reader.open(os.path.join(self.video_dir, self._names[index] + ".mp4")) as video:
+    def _load(self, index, rng, member=None):
+        name = self._names[index] if member is None else member["name"]
+        caption = self._captions[index] if member is None else member["caption"]
+        with (self.reader.open(os.path.join(self.video_dir, name + ".mp4")) if member is None else
+              self.reader.open_bytes(member["video"], f"{name} in {member['url']}")) as video:
             if self.frame_sampling == "clip":
                 indices = clip_frame_indices(video.num_frames, video.fps, self.num_frames, self.clip_stride, rng,
                                              mode="rand" if self.train else "center")
@@ -60,9 +73,9 @@ class WebVid(FailSafeDataset):
                 indices = segment_frame_indices(self.num_frames, video.num_frames, rng, mode)
             frames = video.read(indices)
         return {
-            "text": [self._captions[index]],
+            "text": [caption],
             "label": np.zeros(1, dtype=np.int64),
             "video": self.transform(frames, rng),
-            "name": self._names[index],
+            "name": name,
             "index": index,
         }

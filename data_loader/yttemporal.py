@@ -12,7 +12,7 @@ import numpy as np
 from .base import DATASETS, FailSafeDataset, SampleError, read_split_file, subsample_table
 from .readers import get_reader
 from .sampling import clip_frame_indices, sample_transcript_windows, span_frame_indices
-from .transcripts import load_transcript
+from .transcripts import load_transcript, transcript_from_data
 from .transforms import build_video_transform
 
 FPS_SOURCES = ("official", "stream")
@@ -38,7 +38,9 @@ class YTTemporal(FailSafeDataset):
     "official" estimates fps as frame count / int(duration), biased high as the official; "stream" uses the
     container's frame rate. `min_words` > 0 treats windows with fewer words as failed samples (the official keeps
     empty transcripts: 0). `subsample` < 1 keeps a seeded share of the split (the official ignored it here).
-    `decoded_cache_mb` > 0 keeps decoded videos in memory, per worker (small corpora only).
+    `decoded_cache_mb` > 0 keeps decoded videos in memory, per worker (small corpora only). `shards`: the manifest
+    of a WebDataset copy (`python -m data_loader.prepare shards`) to stream instead of the files; `data_dir` and
+    `meta_dir` are then unused.
 
     CPD on YT-Temporal (`n_trans` 1: one transcript window is the caption): `frame_sampling` "clip" takes CPD's
     clip of `num_frames` frames over `num_frames * clip_stride` frames at 30 fps inside the window (random in
@@ -48,20 +50,26 @@ class YTTemporal(FailSafeDataset):
 
     default_mask_ratio = 0.75
 
-    def __init__(self, data_dir, split="train", meta_dir="meta_data", reader="decord", num_frames=4, n_trans=4,
+    def __init__(self, data_dir=None, split="train", meta_dir="meta_data", reader="decord", num_frames=4, n_trans=4,
                  transcript_lengths=(3, 4, 5), gap=1.0, input_res=224, resize_interpolation="bilinear",
                  fps_source="official", min_words=0, subsample=1, decoded_cache_mb=0, frame_sampling="span",
-                 clip_stride=4, augment="official", jitter_range=(256, 340), loading="lax", seed=0, masker=None):
+                 clip_stride=4, augment="official", jitter_range=(256, 340), shards=None, loading="lax", seed=0,
+                 masker=None):
         super().__init__(split, loading, seed, masker)
         if fps_source not in FPS_SOURCES:
             raise ValueError(f"fps_source must be one of {FPS_SOURCES}, got {fps_source!r}")
         if frame_sampling not in FRAME_SAMPLINGS:
             raise ValueError(f"frame_sampling must be one of {FRAME_SAMPLINGS}, got {frame_sampling!r}")
         self.frame_sampling, self.clip_stride = frame_sampling, clip_stride
-        self.data_dir = data_dir
-        split_file = os.path.join(meta_dir, f"yttemporal_{'train' if split == 'train' else 'val'}.csv")
-        table = subsample_table(read_split_file(split_file, columns=["Name"]), subsample, seed)
-        self._names = [str(n) for n in table["Name"]]
+        self.data_dir, self.shards = data_dir, shards
+        if shards is None and data_dir is None:
+            raise ValueError("YTTemporal needs data_dir (the official layout) or shards (a shard manifest)")
+        if shards is None:
+            split_file = os.path.join(meta_dir, f"yttemporal_{'train' if split == 'train' else 'val'}.csv")
+            table = subsample_table(read_split_file(split_file, columns=["Name"]), subsample, seed)
+            self._names = [str(n) for n in table["Name"]]
+        else:
+            self._names = []
         self.reader = get_reader(reader, decoded_cache_mb)
         self.n_trans, self.total_frames = n_trans, num_frames * n_trans
         self.transcript_lengths, self.gap = tuple(transcript_lengths), gap
@@ -76,16 +84,22 @@ class YTTemporal(FailSafeDataset):
     def texts_per_sample(self):
         return self.n_trans
 
-    def _load(self, index, rng):
-        name = self._names[index]
-        transcript, duration = load_transcript(annotation_path(self.data_dir, name))
+    def _load(self, index, rng, member=None):
+        if member is None:
+            name = self._names[index]
+            transcript, duration = load_transcript(annotation_path(self.data_dir, name))
+        else:
+            name = member["name"]
+            transcript, duration = transcript_from_data(member["annotation"], member.get("alignment"),
+                                                        f"{name} in {member['url']}")
         video_len = int(duration)
         windows = sample_transcript_windows(video_len, rng, self.n_trans, self.transcript_lengths, self.gap)
         texts = [transcript.text_between(s, e) for s, e in zip(windows.starts, windows.ends)]
         if self.min_words and min(len(t.split()) for t in texts) < self.min_words:
             raise SampleError("empty_transcript", f"{name}: a transcript window holds fewer than {self.min_words} "
                                                   "words")
-        with self.reader.open(os.path.join(self.data_dir, "videos", name)) as video:
+        with (self.reader.open(os.path.join(self.data_dir, "videos", name)) if member is None else
+              self.reader.open_bytes(member["video"], f"{name} in {member['url']}")) as video:
             if self.fps_source == "official":
                 if video_len < 1:
                     raise SampleError("too_short", f"{name}: duration {duration}s is under one second")

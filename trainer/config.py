@@ -129,8 +129,9 @@ def _check_loader(entry, where, arch_cls, arch_args):
     args = entry["args"]
     name = args.get("dataset_name")
     _require(name in DATASETS, f"{where}.args.dataset_name {name!r} is unknown; known: {DATASETS.names()}")
-    for key in ("batch_size", "data_dir"):
-        _require(key in args, f"{where}.args.{key} is required")
+    _require("batch_size" in args, f"{where}.args.batch_size is required")
+    _require("data_dir" in args or "shards" in args, f"{where}.args.data_dir (or shards, a shard manifest) is "
+             "required")
     _require(isinstance(args["batch_size"], int) and args["batch_size"] > 0,
              f"{where}.args.batch_size must be a positive integer")
     try:
@@ -144,7 +145,10 @@ def _check_loader(entry, where, arch_cls, arch_args):
     _require(masking in ("none", arch_cls.masking), f"{where}: masking {masking!r} does not fit "
                                                      f"{arch_cls.__name__}, whose video tower takes "
                                                      f"{arch_cls.masking!r} keep_ind (or 'none')")
-    _require(os.path.isdir(args["data_dir"]), f"{where}.args.data_dir not found: {args['data_dir']}")
+    if "shards" in args:
+        _require(os.path.isfile(args["shards"]), f"{where}.args.shards: manifest not found: {args['shards']}")
+    else:
+        _require(os.path.isdir(args["data_dir"]), f"{where}.args.data_dir not found: {args['data_dir']}")
 
 
 def evaluation_config(config_path, checkpoint, overrides=()):

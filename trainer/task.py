@@ -160,8 +160,12 @@ class PairDiscriminationTask(Task):
         if datasets[0].texts_per_sample != 1:
             raise ValueError(f"CPD pairs each clip with one caption; the training dataset gives "
                              f"{datasets[0].texts_per_sample} (YT-Temporal: set n_trans 1)")
+        instances = getattr(datasets[0], "num_instances", len(datasets[0]))  # a shard stream knows the total
+        if instances is None:
+            raise ValueError("CPD's memory banks need each sample's row index: pack the corpus with "
+                             "`python -m data_loader.prepare shards` (video2dataset's shards carry none)")
         generator = torch.Generator().manual_seed(self.seed)  # the same banks on every rank
-        self.loss.reset(len(datasets[0]), model.embed_dim, generator)
+        self.loss.reset(instances, model.embed_dim, generator)
 
     def set_epoch(self, epoch):
         self.epoch = epoch

@@ -1,0 +1,389 @@
+"""WebDataset shards: pack a corpus into tar shards with a manifest, and stream them as a training dataset.
+
+A shard holds one member per sample, its files named `<key>.<field>`: `meta.json` (`name`, and `index`, the
+sample's row in the split it was packed from), the video under its extension (`mp4`, ...) or the image (`jpg`,
+...), and `annotation.json` + `aligned.json` (YT-Temporal: the annotation and its cached alignment) or `txt` (the
+caption). video2dataset's output (`mp4` + `txt` + `json`) reads as it is. The manifest (`manifest.json` beside the
+shards) lists each split's shards with their sample counts, and the hours of video.
+
+`ShardStream` streams a manifest's split with the same sample code as the file datasets: a member packed with
+`index` i gives exactly the sample the file dataset gives for row i in the same epoch (same seeded generator).
+In training, shards go to ranks round-robin after a seeded per-epoch shuffle, and within a rank to its data
+workers; each worker shuffles its members through a buffer. Every rank yields floor(samples / world) samples (in
+whole batches with `drop_last`), so distributed steps stay in step; a reader whose shards hold fewer samples than
+its share starts them over (reshuffled), one with more stops early, so an epoch gives every sample exactly once
+when the shards split evenly over the readers (equal shard sizes, a shard count divisible by ranks x workers); with
+fewer shards than readers every reader reads all of them and keeps its share of the members. Evaluation gives
+every member exactly once (member j to rank j % world) in shard order. Unreadable members are counted by reason and replaced by the next member in
+training, reported in evaluation, as for files. A resume mid-epoch skips the members already consumed without
+decoding them: exact when none of them failed.
+"""
+import json
+import logging
+import math
+import os
+import zlib
+
+import numpy as np
+from torch.utils.data import IterableDataset, get_worker_info
+from tqdm import tqdm
+
+from utils.io import atomic_path
+
+from .base import SAMPLE_ERRORS, SampleError, failure_reason
+
+log = logging.getLogger(__name__)
+MANIFEST = "manifest.json"
+VIDEO_FIELDS = ("mp4", "webm", "mkv", "avi", "mov")
+IMAGE_FIELDS = ("jpg", "jpeg", "png", "webp")
+
+
+# ---- manifest ----
+
+def read_manifest(path):
+    """The manifest dict; each shard's `url` resolved against the manifest's folder unless it is absolute, a URL
+    or a `pipe:` command. A missing file or malformed entry is an error naming the file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"shard manifest not found: {path}")
+    with open(path) as f:
+        manifest = json.load(f)
+    base = os.path.dirname(os.path.abspath(path))
+    for split, entry in manifest.get("splits", {}).items():
+        for shard in entry.get("shards", []):
+            if not {"url", "samples"} <= set(shard):
+                raise ValueError(f"{path}: split {split!r} has a shard entry without url / samples: {shard}")
+            url = shard["url"]
+            if not (os.path.isabs(url) or "://" in url or url.startswith("pipe:")):
+                shard["url"] = os.path.join(base, url)
+    if not manifest.get("splits"):
+        raise ValueError(f"{path}: no splits")
+    return manifest
+
+
+def manifest_split(path, split):
+    """The entry of `split` ("val" also serves "test") in a manifest: `shards`, `samples`, and `rows` (the
+    split's row count when packed, the range of the members' `index`; absent for video2dataset's output)."""
+    manifest = read_manifest(path)
+    name = "val" if split == "test" and "test" not in manifest["splits"] else split
+    if name not in manifest["splits"]:
+        raise ValueError(f"{path}: no split {split!r} (splits: {sorted(manifest['splits'])})")
+    return manifest["splits"][name]
+
+
+# ---- packing ----
+
+def _member_files(source, dataset, index):
+    """The files of one sample of a file dataset, as a webdataset sample dict (key set by the caller)."""
+    name = dataset._names[index]
+    files = {"meta.json": json.dumps({"name": name, "index": index}).encode()}
+    if source == "yttemporal":
+        from .transcripts import alignment_cache_path
+        from .yttemporal import annotation_path
+        video = os.path.join(dataset.data_dir, "videos", name)
+        annotation = annotation_path(dataset.data_dir, name)
+        with open(annotation, "rb") as f:
+            files["annotation.json"] = f.read()
+        cache = alignment_cache_path(annotation)
+        if cache.is_file():
+            files["aligned.json"] = cache.read_bytes()
+    elif source == "webvid":
+        video = os.path.join(dataset.video_dir, name + ".mp4")
+        files["txt"] = dataset._captions[index].encode()
+    else:  # cc3m
+        video = os.path.join(dataset.image_dir, name)
+        files["txt"] = dataset._captions[index].encode()
+    field = os.path.splitext(video)[1].lstrip(".").lower() or "bin"
+    with open(video, "rb") as f:
+        files[field] = f.read()
+    return files
+
+
+def pack_split(source, dataset, out_dir, split, samples_per_shard=1000, progress=True):
+    """Write `dataset`'s samples in row order into `<out_dir>/<split>-NNNNNN.tar`, `samples_per_shard` each (the
+    last one smaller), and return the split's manifest entry. Shards already written completely (an earlier,
+    interrupted run) are kept; a shard is written under a temporary name and renamed when complete. A sample whose
+    files are missing is left out and reported in `dropped`."""
+    import webdataset as wds
+    os.makedirs(out_dir, exist_ok=True)
+    n = len(dataset)
+    shards, dropped = [], []
+    starts = range(0, n, samples_per_shard)
+    for number, start in enumerate(tqdm(starts, desc=f"shards {split}", disable=not progress)):
+        name = f"{split}-{number:06d}.tar"
+        path = os.path.join(out_dir, name)
+        done = path + ".json"  # per-shard record: its count and drops, written after the shard
+        if os.path.isfile(path) and os.path.isfile(done):
+            with open(done) as f:
+                record = json.load(f)
+        else:
+            record = {"url": name, "samples": 0, "dropped": []}
+            with atomic_path(path) as temporary:
+                with wds.TarWriter(temporary) as writer:
+                    for index in range(start, min(start + samples_per_shard, n)):
+                        try:
+                            files = _member_files(source, dataset, index)
+                        except OSError as e:
+                            record["dropped"].append({"name": dataset._names[index], "error": str(e)})
+                            continue
+                        writer.write({"__key__": f"{index:09d}", **files})
+                        record["samples"] += 1
+            with atomic_path(done) as temporary:
+                with open(temporary, "w") as f:
+                    json.dump(record, f)
+        shards.append({"url": record["url"], "samples": record["samples"]})
+        dropped.extend(record["dropped"])
+    return {"shards": shards, "samples": sum(s["samples"] for s in shards), "rows": n, "dropped": dropped}
+
+
+def pack(source, dataset_args, out_dir, splits=("train", "val"), samples_per_shard=1000, progress=True):
+    """Pack a corpus (`source` yttemporal, webvid or cc3m; `dataset_args` its file dataset's arguments, e.g.
+    data_dir and meta_dir) into shards under `out_dir` and write `manifest.json`; returns the manifest."""
+    from .cc3m import ConceptualCaptions3M
+    from .webvid import WebVid
+    from .yttemporal import YTTemporal
+    classes = {"yttemporal": YTTemporal, "webvid": WebVid, "cc3m": ConceptualCaptions3M}
+    if source not in classes:
+        raise ValueError(f"source must be one of {sorted(classes)}, got {source!r}")
+    manifest = {"source": source, "samples_per_shard": samples_per_shard, "splits": {}}
+    for split in splits:
+        dataset = classes[source](split=split, **dataset_args)
+        entry = pack_split(source, dataset, out_dir, split, samples_per_shard, progress)
+        if source == "yttemporal":
+            entry["hours"] = _hours(dataset)
+        manifest["splits"][split] = entry
+    with atomic_path(os.path.join(out_dir, MANIFEST)) as temporary:
+        with open(temporary, "w") as f:
+            json.dump(manifest, f, indent=1)
+    return manifest
+
+
+def _hours(dataset):
+    """Hours of video in a YT-Temporal split, from the annotations' durations."""
+    from .transcripts import AnnotationError, load_transcript
+    from .yttemporal import annotation_path
+    seconds = 0.0
+    for name in dataset._names:
+        try:
+            seconds += load_transcript(annotation_path(dataset.data_dir, name))[1]
+        except (OSError, AnnotationError):
+            continue
+    return seconds / 3600
+
+
+def describe_video2dataset(folder, split="train"):
+    """A manifest for video2dataset's output in `folder` (`*.tar` with `<shard>_stats.json` counts): written to
+    `folder/manifest.json` and returned."""
+    tars = sorted(f for f in os.listdir(folder) if f.endswith(".tar"))
+    if not tars:
+        raise ValueError(f"no .tar shards in {folder}")
+    shards = []
+    for tar in tars:
+        stats = os.path.join(folder, tar[:-4] + "_stats.json")
+        if not os.path.isfile(stats):
+            raise ValueError(f"{stats} is missing: video2dataset writes one beside every shard (its sample count)")
+        with open(stats) as f:
+            shards.append({"url": tar, "samples": int(json.load(f)["successes"])})
+    manifest = {"source": "video2dataset", "splits": {split: {"shards": shards,
+                                                              "samples": sum(s["samples"] for s in shards)}}}
+    with atomic_path(os.path.join(folder, MANIFEST)) as temporary:
+        with open(temporary, "w") as f:
+            json.dump(manifest, f, indent=1)
+    return manifest
+
+
+# ---- streaming ----
+
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def decode_member(raw):
+    """A webdataset sample dict -> the `member` dict the datasets' `_load` reads (`name`, `index`, `url`, and
+    `video` / `image` bytes, `annotation` + `alignment` or `caption`). Without our `meta.json` (video2dataset),
+    the name is the key and the index a hash of it; a caption may also come from video2dataset's `json`."""
+    key, url = raw["__key__"], raw.get("__url__", "?")
+    meta = json.loads(raw["meta.json"]) if "meta.json" in raw else {}
+    member = {"name": meta.get("name", key), "url": url,
+              "index": int(meta["index"]) if "index" in meta else zlib.crc32(key.encode())}
+    for field in VIDEO_FIELDS:
+        if field in raw:
+            member["video"] = raw[field]
+    for field in IMAGE_FIELDS:
+        if field in raw:
+            member["image"] = raw[field]
+    if "annotation.json" in raw:
+        member["annotation"] = raw["annotation.json"]
+        member["alignment"] = raw.get("aligned.json")
+    if "txt" in raw:
+        member["caption"] = _text(raw["txt"])
+    elif "json" in raw:
+        member["caption"] = str(json.loads(raw["json"]).get("caption", ""))
+    return member
+
+
+def _missing(member, dataset):
+    """The member fields `dataset` needs that this member lacks."""
+    from .cc3m import ConceptualCaptions3M
+    from .yttemporal import YTTemporal
+    if isinstance(dataset, YTTemporal):
+        need = ("video", "annotation")
+    elif isinstance(dataset, ConceptualCaptions3M):
+        need = ("image", "caption")
+    else:
+        need = ("video", "caption")
+    return [field for field in need if field not in member]
+
+
+class ShardStream(IterableDataset):
+    """The samples of `dataset` (a file dataset built with `shards=<manifest>`) streamed from its shards: this
+    rank's share, split over the DataLoader's workers. Training: `len()` = this rank's samples per epoch, the same
+    on every rank. Evaluation: every member exactly once (member j to rank j % world), no shuffle. `num_instances`
+    is the range of the members' indices (CPD's bank slots; None for video2dataset's output). See the module
+    docstring for the split, the epoch length and the resume rule."""
+
+    def __init__(self, dataset, rank=0, world_size=1, batch_size=1, shuffle_buffer=1000, drop_last=True):
+        self.dataset, self.rank, self.world_size, self.batch_size = dataset, rank, world_size, batch_size
+        self.train, self.epoch, self._skip = dataset.train, 0, 0
+        self.shuffle_buffer = shuffle_buffer if self.train else 0
+        entry = manifest_split(dataset.shards, dataset.split)
+        self.shards, self.num_instances = entry["shards"], entry.get("rows")
+        total = sum(s["samples"] for s in self.shards)
+        if self.train:
+            per_rank = total // world_size
+            self.samples_per_rank = per_rank // batch_size * batch_size if drop_last else per_rank
+        else:
+            self.samples_per_rank = len(range(rank, total, world_size))
+        if self.samples_per_rank == 0:
+            raise ValueError(f"{dataset.shards}: {total} {dataset.split} samples make no batch of {batch_size} "
+                             f"on each of {world_size} ranks")
+
+    @property
+    def texts_per_sample(self):
+        return self.dataset.texts_per_sample
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+        self.dataset.set_epoch(epoch)
+
+    def skip_next(self, n_samples):
+        """Leave out the first `n_samples` of this rank's next pass (resume), without decoding them."""
+        self._skip = n_samples
+
+    def __len__(self):
+        return self.samples_per_rank
+
+    def plan(self, worker, num_workers):
+        """(shard urls, member split) of one reader this epoch. Training with at least one shard per reader: the
+        rank's shards (a seeded per-epoch order, dealt round-robin to ranks, then to workers), every member kept.
+        Otherwise every shard, and the reader keeps member p of the pass when p % world is its rank and
+        (p // world) % workers its worker (each reader then reads all the shards: fine for evaluation sets)."""
+        order = np.arange(len(self.shards))
+        if self.train:
+            order = np.random.default_rng([self.dataset.seed, self.epoch]).permutation(order)
+            mine = order[self.rank::self.world_size]
+            if len(mine) >= num_workers:
+                return [self.shards[i]["url"] for i in mine[worker::num_workers]], None
+            if worker == 0:
+                log.warning("%s: %d shards for %d ranks x %d workers: every reader reads every shard and keeps "
+                            "its share of the members (pack smaller shards to avoid the extra reading)",
+                            self.dataset.shards, len(self.shards), self.world_size, num_workers)
+        return [self.shards[i]["url"] for i in order], (worker, num_workers)
+
+    def _quota(self, worker, num_workers):
+        """Samples this worker yields in training, its round-robin share of the rank's batches (the DataLoader
+        takes one batch from each worker in turn), and how many of them the resume skips."""
+        full, last = divmod(self.samples_per_rank, self.batch_size)
+        size = [self.batch_size] * full + ([last] if last else [])
+        skip_batches = min(self._skip // self.batch_size, len(size))
+        return sum(size[worker::num_workers]), sum(size[:skip_batches][worker::num_workers])
+
+    def _members(self, pipeline, split):
+        """The members of one pass this reader keeps (all, or its share under the member split)."""
+        if split is None:
+            yield from pipeline
+            return
+        worker, num_workers = split
+        for position, raw in enumerate(pipeline):
+            if position % self.world_size == self.rank and (position // self.world_size) % num_workers == worker:
+                yield raw
+
+    def _passes(self, urls, split, worker):
+        """This reader's passes: one in evaluation, as many as the quota needs in training, each in a new shard
+        order (when the shards are the reader's own) and shuffled through the buffer on its own."""
+        import webdataset as wds
+        for repeat in range(10**9):
+            order = list(urls)
+            rng = np.random.default_rng([self.dataset.seed, self.epoch, self.rank, worker, repeat])
+            if self.train and split is None:
+                order = [order[i] for i in rng.permutation(len(order))]
+            pipeline = wds.WebDataset(order, shardshuffle=False, nodesplitter=None, workersplitter=None,
+                                      empty_check=False)
+            yield self._shuffled(self._members(iter(pipeline), split), rng)
+            if not self.train:
+                return
+
+    def _shuffled(self, members, rng):
+        if not self.shuffle_buffer:
+            yield from members
+            return
+        buffer = []
+        for member in members:
+            if len(buffer) < self.shuffle_buffer:
+                buffer.append(member)
+                continue
+            i = int(rng.integers(len(buffer)))
+            yield buffer[i]
+            buffer[i] = member
+        while buffer:
+            yield buffer.pop(int(rng.integers(len(buffer))))
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        quota, skip = self._quota(worker, num_workers) if self.train else (None, 0)
+        self._skip = 0
+        urls, split = self.plan(worker, num_workers)
+        given, skipped = 0, []
+        for members in self._passes(urls, split, worker):
+            empty = True
+            for raw in members:
+                empty = False
+                if quota is not None and given >= quota:
+                    return
+                given += 1
+                if skip:
+                    skip -= 1
+                    continue
+                sample = self._sample(raw, skipped)
+                if sample is None:
+                    given -= 1
+                    continue
+                skipped = []
+                yield sample
+            if empty:
+                if quota == 0:
+                    return
+                raise ValueError(f"this reader's share of {urls} holds no member")
+            if quota is not None and given >= quota:
+                return
+
+    def _sample(self, raw, skipped):
+        """The sample of one member, or None when it failed in training (its record then rides on the next
+        sample); evaluation yields `{"failed": record}`, strict loading raises."""
+        try:
+            member = decode_member(raw)
+            missing = _missing(member, self.dataset)
+            if missing:
+                raise SampleError("incomplete_member", f"{raw['__key__']} in {raw.get('__url__')}: no {missing}")
+            sample = self.dataset.load_member(member, self.dataset.rng(member["index"]))
+        except SAMPLE_ERRORS + (ValueError, UnicodeDecodeError) as e:
+            reason = failure_reason(e) if isinstance(e, SAMPLE_ERRORS) else "bad_member"
+            record = {"name": f"{raw.get('__key__')} in {raw.get('__url__')}", "reason": reason, "error": str(e)}
+            if self.dataset.loading == "strict":
+                raise SampleError(reason, f"shard member {record['name']}: {e}") from e
+            if not self.train:
+                return {"failed": record}
+            skipped.append(record)
+            return None
+        sample["skipped"] = list(skipped)
+        return sample

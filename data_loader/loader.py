@@ -155,6 +155,9 @@ class AlternatingLoader:
         for loader in self.loaders:
             skip_next(loader, (start % len(loader)) * loader.batch_size)
         iterators = [iter(loader) for loader in self.loaders]
+        for loader in self.loaders:  # a stream's iterator has read its skip (a sampler clears its own when read)
+            if isinstance(loader.dataset, ShardStream):
+                skip_next(loader, 0)
         for _ in range(start, min(stop or len(self), len(self))):
             for i, loader in enumerate(self.loaders):
                 try:

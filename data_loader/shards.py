@@ -12,8 +12,10 @@ In training, shards go to ranks round-robin after a seeded per-epoch shuffle, an
 workers; each worker shuffles its members through a buffer. Every rank yields floor(samples / world) samples (in
 whole batches with `drop_last`), so distributed steps stay in step; a reader whose shards hold fewer samples than
 its share starts them over (reshuffled), one with more stops early, so an epoch gives every sample exactly once
-when the shards split evenly over the readers (equal shard sizes, a shard count divisible by ranks x workers); with
-fewer shards than readers every reader reads all of them and keeps its share of the members. Evaluation gives
+when every reader's shards hold exactly its share of the batches: equal shards whose size is a multiple of the
+batch size, and a shard count divisible by ranks x workers. With fewer shards per rank than workers every reader
+reads all of them and keeps its share of the members. A resume past k batches makes worker i play reader
+(i + k) % workers, so the remaining batches come in the uninterrupted order. Evaluation gives
 every member exactly once (member j to rank j % world) in shard order. Unreadable members are counted by reason and replaced by the next member in
 training, reported in evaluation, as for files. A resume mid-epoch skips the members already consumed without
 decoding them: exact when none of them failed.
@@ -253,6 +255,8 @@ class ShardStream(IterableDataset):
             self.samples_per_rank = per_rank // batch_size * batch_size if drop_last else per_rank
         else:
             self.samples_per_rank = len(range(rank, total, world_size))
+        if getattr(getattr(dataset, "reader", None), "name", None) == "cv2":
+            raise ValueError(f"{dataset.shards}: reader cv2 cannot decode videos held in memory; use decord or pyav")
         if self.samples_per_rank == 0:
             raise ValueError(f"{dataset.shards}: {total} {dataset.split} samples make no batch of {batch_size} "
                              f"on each of {world_size} ranks")
@@ -273,15 +277,16 @@ class ShardStream(IterableDataset):
         return self.samples_per_rank
 
     def plan(self, worker, num_workers):
-        """(shard urls, member split) of one reader this epoch. Training with at least one shard per reader: the
-        rank's shards (a seeded per-epoch order, dealt round-robin to ranks, then to workers), every member kept.
-        Otherwise every shard, and the reader keeps member p of the pass when p % world is its rank and
-        (p // world) % workers its worker (each reader then reads all the shards: fine for evaluation sets)."""
+        """(shard urls, member split) of one reader this epoch. Training with at least one shard per reader on
+        every rank: the rank's shards (a seeded per-epoch order, dealt round-robin to ranks, then to workers),
+        every member kept. Otherwise every shard, and the reader keeps the members of its batches: member p of a
+        pass goes to rank p % world, and the rank's members go to its workers a batch at a time (each reader then
+        reads all the shards: fine for evaluation sets)."""
         order = np.arange(len(self.shards))
         if self.train:
             order = np.random.default_rng([self.dataset.seed, self.epoch]).permutation(order)
-            mine = order[self.rank::self.world_size]
-            if len(mine) >= num_workers:
+            if len(self.shards) // self.world_size >= num_workers:  # the same answer on every rank
+                mine = order[self.rank::self.world_size]
                 return [self.shards[i]["url"] for i in mine[worker::num_workers]], None
             if worker == 0:
                 log.warning("%s: %d shards for %d ranks x %d workers: every reader reads every shard and keeps "
@@ -289,35 +294,44 @@ class ShardStream(IterableDataset):
                             self.dataset.shards, len(self.shards), self.world_size, num_workers)
         return [self.shards[i]["url"] for i in order], (worker, num_workers)
 
-    def _quota(self, worker, num_workers):
-        """Samples this worker yields in training, its round-robin share of the rank's batches (the DataLoader
-        takes one batch from each worker in turn), and how many of them the resume skips."""
+    def _quota(self, worker, num_workers, skip_batches=0):
+        """Samples reader `worker` yields in training (its round-robin share of the rank's batches: the
+        DataLoader takes one batch from each worker in turn) and how many of them a resume past `skip_batches`
+        batches leaves out."""
         full, last = divmod(self.samples_per_rank, self.batch_size)
         size = [self.batch_size] * full + ([last] if last else [])
-        skip_batches = min(self._skip // self.batch_size, len(size))
+        skip_batches = min(skip_batches, len(size))
         return sum(size[worker::num_workers]), sum(size[:skip_batches][worker::num_workers])
 
     def _members(self, pipeline, split):
-        """The members of one pass this reader keeps (all, or its share under the member split)."""
+        """The members of one pass this reader keeps (all, or its batches' share under the member split)."""
         if split is None:
             yield from pipeline
             return
         worker, num_workers = split
         for position, raw in enumerate(pipeline):
-            if position % self.world_size == self.rank and (position // self.world_size) % num_workers == worker:
+            mine = position // self.world_size  # position among this rank's members
+            if position % self.world_size == self.rank and (mine // self.batch_size) % num_workers == worker:
                 yield raw
 
-    def _passes(self, urls, split, worker):
+    def _passes(self, urls, split, worker, broken):
         """This reader's passes: one in evaluation, as many as the quota needs in training, each in a new shard
-        order (when the shards are the reader's own) and shuffled through the buffer on its own."""
+        order (when the shards are the reader's own) and shuffled through the buffer on its own. A tar that
+        cannot be read further is recorded in `broken` and the pass goes on with the next shard."""
         import webdataset as wds
+
+        def handler(error):
+            if self.dataset.loading == "strict":
+                raise error
+            broken.append({"name": "a shard", "reason": "unreadable_shard", "error": str(error)})
+            return True
         for repeat in range(10**9):
             order = list(urls)
             rng = np.random.default_rng([self.dataset.seed, self.epoch, self.rank, worker, repeat])
             if self.train and split is None:
                 order = [order[i] for i in rng.permutation(len(order))]
             pipeline = wds.WebDataset(order, shardshuffle=False, nodesplitter=None, workersplitter=None,
-                                      empty_check=False)
+                                      empty_check=False, handler=handler)
             yield self._shuffled(self._members(iter(pipeline), split), rng)
             if not self.train:
                 return
@@ -338,49 +352,62 @@ class ShardStream(IterableDataset):
             yield buffer.pop(int(rng.integers(len(buffer))))
 
     def __iter__(self):
+        """Read the resume skip now (the DataLoader calls this when its iterator is made; the caller then clears
+        it), and stream. After a resume past k batches, worker i plays reader (i + k) % workers, whose batch comes
+        next, so the resumed batches arrive in the uninterrupted order."""
         info = get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        quota, skip = self._quota(worker, num_workers) if self.train else (None, 0)
-        self._skip = 0
-        urls, split = self.plan(worker, num_workers)
-        given, skipped = 0, []
-        for members in self._passes(urls, split, worker):
+        skip_batches = self._skip // self.batch_size if self.train else 0
+        reader = (worker + skip_batches) % num_workers
+        quota, skip = self._quota(reader, num_workers, skip_batches) if self.train else (None, 0)
+        return self._stream(reader, num_workers, quota, skip)
+
+    def _stream(self, reader, num_workers, quota, skip):
+        urls, split = self.plan(reader, num_workers)
+        if quota == 0:
+            return
+        given, skipped, failures = 0, [], 0
+        for members in self._passes(urls, split, reader, skipped):
             empty = True
             for raw in members:
                 empty = False
                 if quota is not None and given >= quota:
                     return
-                given += 1
                 if skip:
                     skip -= 1
+                    given += 1
                     continue
                 sample = self._sample(raw, skipped)
                 if sample is None:
-                    given -= 1
+                    failures += 1
+                    if failures >= self.dataset.max_attempts:
+                        reasons = "; ".join(f"{r['name']}: {r['error']}" for r in skipped[-3:])
+                        raise RuntimeError(f"{failures} shard members in a row failed to load; last ones: {reasons}")
                     continue
-                skipped = []
+                skipped, failures, given = [], 0, given + 1
                 yield sample
-            if empty:
-                if quota == 0:
-                    return
+            if empty and quota is not None:
                 raise ValueError(f"this reader's share of {urls} holds no member")
-            if quota is not None and given >= quota:
+            if quota is None or given >= quota:
                 return
 
     def _sample(self, raw, skipped):
         """The sample of one member, or None when it failed in training (its record then rides on the next
-        sample); evaluation yields `{"failed": record}`, strict loading raises."""
+        sample, with those of unreadable shards); evaluation yields `{"failed": record}`, strict loading raises."""
+        name = f"{raw.get('__key__')} in {raw.get('__url__')}"
         try:
-            member = decode_member(raw)
+            try:
+                member = decode_member(raw)
+            except (ValueError, UnicodeDecodeError) as e:  # meta.json / json / txt that do not parse
+                raise SampleError("bad_member", f"{name}: {e}") from e
             missing = _missing(member, self.dataset)
             if missing:
-                raise SampleError("incomplete_member", f"{raw['__key__']} in {raw.get('__url__')}: no {missing}")
+                raise SampleError("incomplete_member", f"{name}: no {missing}")
             sample = self.dataset.load_member(member, self.dataset.rng(member["index"]))
-        except SAMPLE_ERRORS + (ValueError, UnicodeDecodeError) as e:
-            reason = failure_reason(e) if isinstance(e, SAMPLE_ERRORS) else "bad_member"
-            record = {"name": f"{raw.get('__key__')} in {raw.get('__url__')}", "reason": reason, "error": str(e)}
+        except SAMPLE_ERRORS as e:
+            record = {"name": name, "reason": failure_reason(e), "error": str(e)}
             if self.dataset.loading == "strict":
-                raise SampleError(reason, f"shard member {record['name']}: {e}") from e
+                raise SampleError(record["reason"], f"shard member {name}: {e}") from e
             if not self.train:
                 return {"failed": record}
             skipped.append(record)

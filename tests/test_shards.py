@@ -118,13 +118,22 @@ def test_uneven_shards_still_give_every_rank_the_same_number_of_batches(corpus, 
     assert counts == [6, 6]
 
 
-def test_a_resumed_pass_skips_what_was_consumed(corpus):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_resumed_pass_gives_the_unseen_batches_in_the_uninterrupted_order(corpus, workers):
+    """AlternatingLoader.iterate(start) (the trainer's resume) over a stream: batches start..end of the epoch, in
+    the order of an uninterrupted pass (with workers too: worker i then plays reader (i + start) % workers), and
+    the next pass is whole again."""
+    from data_loader.loader import AlternatingLoader
     stream = ShardStream(YTTemporal(None, shards=corpus["manifest"], **KW), batch_size=2, shuffle_buffer=3)
-    stream.set_epoch(2)
-    full = [s["index"] for s in collect(stream)]
-    stream.skip_next(6)
-    assert [s["index"] for s in collect(stream)] == full[6:]
-    assert [s["index"] for s in collect(stream)] == full  # only the next pass skips
+    loader = AlternatingLoader([DataLoader(stream, batch_size=2, num_workers=workers, collate_fn=list)])
+    loader.set_epoch(2)
+
+    def indices(batches):
+        return [[s["index"] for s in batch] for _, batch in batches]
+    full = indices(loader.iterate())
+    assert len(full) == 8 and sorted(sum(full, [])) == list(range(16))
+    assert indices(loader.iterate(start=3)) == full[3:]
+    assert indices(loader.iterate()) == full
 
 
 def write_shard(path, members):
@@ -255,3 +264,49 @@ def test_cc3m_packs_and_streams_its_images(tmp_path):
     assert sorted(s["text"][0] for s in got) == ["picture 0", "picture 1", "picture 2"]
     for sample in got:
         assert torch.equal(torch.as_tensor(sample["video"]), torch.as_tensor(files[sample["index"]]["video"]))
+
+
+def one_shard_manifest(corpus, tmp_path, count):
+    """The first `count` val members of the corpus in one shard, as both splits."""
+    source = read_manifest(corpus["manifest"])["splits"]["val"]["shards"]
+    members = {}
+    for shard in source:
+        with tarfile.open(shard["url"]) as tar:
+            members.update({m.name: tar.extractfile(m).read() for m in tar.getmembers()})
+    keep = {name: data for name, data in members.items() if int(name.split(".")[0]) < count}
+    write_shard(tmp_path / "one.tar", keep)
+    manifest = {"splits": {s: {"shards": [{"url": "one.tar", "samples": count}]} for s in ("train", "val")}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    return str(tmp_path / "manifest.json")
+
+
+def test_the_member_split_follows_the_batches_and_tiny_sets_do_not_break_evaluation(corpus, tmp_path):
+    path = one_shard_manifest(corpus, tmp_path, 16)
+    train_stream = ShardStream(YTTemporal(None, shards=path, **KW), batch_size=3, shuffle_buffer=0)
+    got = [s["index"] for s in collect(train_stream, num_workers=2, batch_size=3)]
+    assert len(got) == len(set(got)) == 15  # 5 whole batches, no member twice
+    small = tmp_path / "small"
+    small.mkdir()
+    path = one_shard_manifest(corpus, small, 3)  # fewer members than 2 ranks x 2 workers
+    got = []
+    for rank in (0, 1):
+        val = ShardStream(YTTemporal(None, split="val", shards=path, **KW), rank=rank, world_size=2, batch_size=2)
+        got += [s["index"] for s in collect(val, num_workers=2)]
+    assert sorted(got) == [0, 1, 2]
+
+
+def test_a_shard_of_only_broken_members_stops_with_an_error_and_a_truncated_tar_is_counted(corpus, tmp_path):
+    write_shard(tmp_path / "bad.tar", {f"{k:09d}.meta.json": b"{broken" for k in range(3)})
+    (tmp_path / "manifest.json").write_text(json.dumps({"splits": {"train": {"shards": [
+        {"url": "bad.tar", "samples": 3}]}}}))
+    with pytest.raises(RuntimeError, match="in a row failed"):
+        collect(ShardStream(YTTemporal(None, shards=str(tmp_path / "manifest.json"), **KW), batch_size=1))
+    good = read_manifest(corpus["manifest"])["splits"]["train"]["shards"][0]["url"]
+    data = open(good, "rb").read()
+    (tmp_path / "cut.tar").write_bytes(data[:len(data) // 2 + 100])  # ends inside a member
+    (tmp_path / "manifest.json").write_text(json.dumps({"splits": {"train": {"shards": [
+        {"url": "cut.tar", "samples": 4}, {"url": good, "samples": 4}]}}}))
+    got = collect(ShardStream(YTTemporal(None, shards=str(tmp_path / "manifest.json"), **KW), batch_size=2))
+    reasons = {r["reason"] for s in got for r in s["skipped"]}
+    # the cut shard's tail is counted (and a member cut short of its files), and the pass goes on
+    assert len(got) == 8 and "unreadable_shard" in reasons and reasons <= {"unreadable_shard", "incomplete_member"}

@@ -310,3 +310,27 @@ def test_a_shard_of_only_broken_members_stops_with_an_error_and_a_truncated_tar_
     reasons = {r["reason"] for s in got for r in s["skipped"]}
     # the cut shard's tail is counted (and a member cut short of its files), and the pass goes on
     assert len(got) == 8 and "unreadable_shard" in reasons and reasons <= {"unreadable_shard", "incomplete_member"}
+
+
+def test_two_processes_with_two_workers_each_train_and_validate_from_shards(corpus, tmp_path):
+    """torchrun, 2 gloo processes x 2 data workers: a whole epoch and both validations finish in step (4 shards:
+    one per reader; the split itself is checked sample by sample above)."""
+    import socket
+    import subprocess
+    import sys
+    from conftest import ROOT
+    path = shard_config(corpus, tmp_path, True, epochs=1)
+    cfg = json.load(open(path))
+    cfg["data_loader"][0]["args"]["num_workers"] = 2
+    json.dump(cfg, open(path, "w"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          f"--master_port={port}", os.path.join(ROOT, "train.py"), "-c", path], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = metrics(run_dir_of(tmp_path))
+    assert [m["epoch"] for m in lines] == [0, 1] and all(m["YTTemporal/val_clips"] == 16 for m in lines)
+    assert load_training_checkpoint(os.path.join(run_dir_of(tmp_path), "checkpoint-epoch1.pth"))["step"] == 4

@@ -334,3 +334,17 @@ def test_two_processes_with_two_workers_each_train_and_validate_from_shards(corp
     lines = metrics(run_dir_of(tmp_path))
     assert [m["epoch"] for m in lines] == [0, 1] and all(m["YTTemporal/val_clips"] == 16 for m in lines)
     assert load_training_checkpoint(os.path.join(run_dir_of(tmp_path), "checkpoint-epoch1.pth"))["step"] == 4
+
+
+def test_packing_resumes_keeping_the_shards_already_written(corpus, tmp_path):
+    """A rerun keeps complete shards (tar + its record) untouched and writes the missing ones again."""
+    out = tmp_path / "shards"
+    args = ["shards", "--source", "yttemporal", "--data-dir", corpus["data_dir"], "--meta-dir", corpus["meta_dir"],
+            "--out-dir", str(out), "--splits", "train", "--samples-per-shard", "4"]
+    prepare_main(args)
+    first = json.loads((out / "manifest.json").read_text())
+    kept = (out / "train-000000.tar").stat().st_mtime_ns
+    os.remove(out / "train-000001.tar")  # as if interrupted while writing it
+    prepare_main(args)
+    assert (out / "train-000000.tar").stat().st_mtime_ns == kept
+    assert (out / "train-000001.tar").is_file() and json.loads((out / "manifest.json").read_text()) == first

@@ -56,6 +56,16 @@ def read_split_file(path, sep="\t", columns=None):
     return table
 
 
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def member_field(path):
+    """The shard member field of a file: its extension, lower case (`mp4`, `jpg`, ...)."""
+    return os.path.splitext(str(path))[1].lstrip(".").lower() or "bin"
+
+
 def subsample_table(table, fraction, seed):
     """Keep `fraction` of the rows with a seeded draw (the official draw was unseeded, so ranks disagreed)."""
     if not 0 < fraction <= 1:
@@ -74,6 +84,8 @@ class FailSafeDataset(Dataset):
     """
 
     max_attempts = 20
+    shards = None  # a shard manifest to stream instead of the files (see `use_source`)
+    member_fields = ()  # the member fields `_load` reads from a shard member
 
     def __init__(self, split, loading="lax", seed=0, masker=None):
         if split not in SPLITS:
@@ -93,10 +105,24 @@ class FailSafeDataset(Dataset):
     def rng(self, index, attempt=0):
         return np.random.default_rng([self.seed, self.epoch, index, attempt])
 
+    def use_source(self, data_dir, shards):
+        """Files under `data_dir` or the shards of a manifest: one of the two is needed."""
+        if shards is None and data_dir is None:
+            raise ValueError(f"{type(self).__name__} needs data_dir (the official layout) or shards (a shard "
+                             "manifest)")
+        self.shards = shards
+
+    def member_files(self, index):
+        """The shard member fields of sample `index` (their bytes), for `python -m data_loader.prepare shards`."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be packed into shards")
+
     def load_member(self, member, rng):
         """One attempt at the sample of a shard member (a dict from `data_loader.shards`: `name`, `index`, the
         file contents), masker included; a failure raises as `_load` does."""
-        sample = self._load(member["index"], rng, member)
+        return self._attempt(member["index"], rng, member)
+
+    def _attempt(self, index, rng, member=None):
+        sample = self._load(index, rng) if member is None else self._load(index, rng, member)
         if self.masker is not None:
             sample["keep_ind"] = self.masker(len(sample["video"]), rng)
         return sample
@@ -106,7 +132,7 @@ class FailSafeDataset(Dataset):
         for attempt in range(self.max_attempts):
             rng = self.rng(index, attempt)
             try:
-                sample = self._load(index, rng)
+                sample = self._attempt(index, rng)
             except SAMPLE_ERRORS as e:
                 record = {"name": self._names[index], "reason": failure_reason(e), "error": str(e)}
                 if self.loading == "strict":
@@ -116,8 +142,6 @@ class FailSafeDataset(Dataset):
                 skipped.append(record)
                 index = int(rng.integers(len(self)))
                 continue
-            if self.masker is not None:
-                sample["keep_ind"] = self.masker(len(sample["video"]), rng)
             sample["skipped"] = skipped
             return sample
         reasons = "; ".join(f"{r['name']}: {r['error']}" for r in skipped[-3:])

@@ -9,7 +9,7 @@ import os
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .base import DATASETS, FailSafeDataset, SampleError
+from .base import DATASETS, FailSafeDataset, SampleError, member_field, read_bytes
 from .transforms import ImageTransform
 from .webvid import caption_rows
 
@@ -23,17 +23,21 @@ class ConceptualCaptions3M(FailSafeDataset):
     default_mask_ratio = 0.0
     texts_per_sample = 1
     num_video_frames = 2
+    member_fields = ("image", "caption")
 
     def __init__(self, data_dir=None, split="train", meta_dir="meta_data", input_res=224, subsample=1, loading="lax",
                  seed=0, num_frames=1, reader=None, shards=None, masker=None):
         super().__init__(split, loading, seed, masker)
-        self.shards = shards
-        if shards is None and data_dir is None:
-            raise ValueError("ConceptualCaptions3M needs data_dir (the official layout) or shards (a shard manifest)")
+        self.use_source(data_dir, shards)
         self._captions, self._names = caption_rows(meta_dir, "cc3m", split, subsample, seed) if shards is None \
             else ([], [])
         self.image_dir = os.path.join(data_dir, "training" if split == "train" else "validation") if data_dir else None
         self.transform = ImageTransform(input_res, train=self.train)
+
+    def member_files(self, index):
+        name = self._names[index]
+        image = read_bytes(os.path.join(self.image_dir, name))
+        return {"txt": self._captions[index].encode(), member_field(name): image}
 
     def _load(self, index, rng, member=None):
         name = self._names[index] if member is None else member["name"]

@@ -96,7 +96,7 @@ def build_dataloader(args, tokenizer, rank=0, world_size=1, split=None, seed=0):
     # a private generator: starting an epoch must not consume the global torch RNG that dropout draws from,
     # or a resumed run would see different dropout masks (samples draw from their own seeded generators)
     generator = torch.Generator().manual_seed(seed)
-    if getattr(dataset, "shards", None) is not None:  # a WebDataset copy: streamed, split over ranks and workers
+    if dataset.shards is not None:  # a WebDataset copy: streamed, split over ranks and workers
         stream = ShardStream(dataset, rank, world_size, args["batch_size"], args.get("shuffle_buffer", 1000),
                              drop_last=drop_last_batch)
         return DataLoader(stream, batch_size=args["batch_size"], num_workers=num_workers,

@@ -16,9 +16,9 @@ when every reader's shards hold exactly its share of the batches: equal shards w
 batch size, and a shard count divisible by ranks x workers. With fewer shards per rank than workers every reader
 reads all of them and keeps its share of the members. A resume past k batches makes worker i play reader
 (i + k) % workers, so the remaining batches come in the uninterrupted order. Evaluation gives
-every member exactly once (member j to rank j % world) in shard order. Unreadable members are counted by reason and replaced by the next member in
-training, reported in evaluation, as for files. A resume mid-epoch skips the members already consumed without
-decoding them: exact when none of them failed.
+every member exactly once (member j to rank j % world) in shard order. Unreadable members are counted by reason
+and replaced by the next member in training, reported in evaluation, as for files. A resume mid-epoch skips the
+members already consumed without decoding them: exact when none of them failed.
 """
 import json
 import logging
@@ -33,6 +33,7 @@ from tqdm import tqdm
 from utils.io import atomic_path
 
 from .base import SAMPLE_ERRORS, SampleError, failure_reason
+from .transcripts import AnnotationError, annotation_duration
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -74,67 +75,54 @@ def manifest_split(path, split):
 
 # ---- packing ----
 
-def _member_files(source, dataset, index):
-    """The files of one sample of a file dataset, as a webdataset sample dict (key set by the caller)."""
-    name = dataset._names[index]
-    files = {"meta.json": json.dumps({"name": name, "index": index}).encode()}
-    if source == "yttemporal":
-        from .transcripts import alignment_cache_path
-        from .yttemporal import annotation_path
-        video = os.path.join(dataset.data_dir, "videos", name)
-        annotation = annotation_path(dataset.data_dir, name)
-        with open(annotation, "rb") as f:
-            files["annotation.json"] = f.read()
-        cache = alignment_cache_path(annotation)
-        if cache.is_file():
-            files["aligned.json"] = cache.read_bytes()
-    elif source == "webvid":
-        video = os.path.join(dataset.video_dir, name + ".mp4")
-        files["txt"] = dataset._captions[index].encode()
-    else:  # cc3m
-        video = os.path.join(dataset.image_dir, name)
-        files["txt"] = dataset._captions[index].encode()
-    field = os.path.splitext(video)[1].lstrip(".").lower() or "bin"
-    with open(video, "rb") as f:
-        files[field] = f.read()
-    return files
-
-
-def pack_split(source, dataset, out_dir, split, samples_per_shard=1000, progress=True):
+def pack_split(dataset, out_dir, split, samples_per_shard=1000, progress=True):
     """Write `dataset`'s samples in row order into `<out_dir>/<split>-NNNNNN.tar`, `samples_per_shard` each (the
-    last one smaller), and return the split's manifest entry. Shards already written completely (an earlier,
-    interrupted run) are kept; a shard is written under a temporary name and renamed when complete. A sample whose
-    files are missing is left out and reported in `dropped`."""
+    last one smaller), and return the split's manifest entry (with the `hours` of video when the members carry
+    annotations). Shards already written completely (an earlier, interrupted run) are kept; a shard is written
+    under a temporary name and renamed when complete. A sample whose files are missing is left out and reported in
+    `dropped`; one whose annotation gives no duration is packed and listed in `no_duration`."""
     import webdataset as wds
     os.makedirs(out_dir, exist_ok=True)
     n = len(dataset)
-    shards, dropped = [], []
+    shards, dropped, no_duration, seconds = [], [], [], 0.0
     starts = range(0, n, samples_per_shard)
     for number, start in enumerate(tqdm(starts, desc=f"shards {split}", disable=not progress)):
-        name = f"{split}-{number:06d}.tar"
-        path = os.path.join(out_dir, name)
+        shard = f"{split}-{number:06d}.tar"
+        path = os.path.join(out_dir, shard)
         done = path + ".json"  # per-shard record: its count and drops, written after the shard
         if os.path.isfile(path) and os.path.isfile(done):
             with open(done) as f:
                 record = json.load(f)
         else:
-            record = {"url": name, "samples": 0, "dropped": []}
+            record = {"url": shard, "samples": 0, "seconds": 0.0, "dropped": [], "no_duration": []}
             with atomic_path(path) as temporary:
                 with wds.TarWriter(temporary) as writer:
                     for index in range(start, min(start + samples_per_shard, n)):
+                        name = dataset._names[index]
                         try:
-                            files = _member_files(source, dataset, index)
+                            files = dataset.member_files(index)
                         except OSError as e:
-                            record["dropped"].append({"name": dataset._names[index], "error": str(e)})
+                            record["dropped"].append({"name": name, "error": str(e)})
                             continue
-                        writer.write({"__key__": f"{index:09d}", **files})
+                        if "annotation.json" in files:
+                            try:
+                                record["seconds"] += annotation_duration(files["annotation.json"], name)
+                            except AnnotationError as e:  # packed all the same: training counts it as it fails
+                                record["no_duration"].append({"name": name, "error": str(e)})
+                        meta = json.dumps({"name": name, "index": index}).encode()
+                        writer.write({"__key__": f"{index:09d}", "meta.json": meta, **files})
                         record["samples"] += 1
             with atomic_path(done) as temporary:
                 with open(temporary, "w") as f:
                     json.dump(record, f)
         shards.append({"url": record["url"], "samples": record["samples"]})
         dropped.extend(record["dropped"])
-    return {"shards": shards, "samples": sum(s["samples"] for s in shards), "rows": n, "dropped": dropped}
+        no_duration.extend(record["no_duration"])
+        seconds += record["seconds"]
+    entry = {"shards": shards, "samples": sum(s["samples"] for s in shards), "rows": n, "dropped": dropped}
+    if "annotation" in dataset.member_fields:  # hours over the annotations that give a duration; the others listed
+        entry["hours"], entry["no_duration"] = seconds / 3600, no_duration
+    return entry
 
 
 def pack(source, dataset_args, out_dir, splits=("train", "val"), samples_per_shard=1000, progress=True):
@@ -149,27 +137,11 @@ def pack(source, dataset_args, out_dir, splits=("train", "val"), samples_per_sha
     manifest = {"source": source, "samples_per_shard": samples_per_shard, "splits": {}}
     for split in splits:
         dataset = classes[source](split=split, **dataset_args)
-        entry = pack_split(source, dataset, out_dir, split, samples_per_shard, progress)
-        if source == "yttemporal":
-            entry["hours"] = _hours(dataset)
-        manifest["splits"][split] = entry
+        manifest["splits"][split] = pack_split(dataset, out_dir, split, samples_per_shard, progress)
     with atomic_path(os.path.join(out_dir, MANIFEST)) as temporary:
         with open(temporary, "w") as f:
             json.dump(manifest, f, indent=1)
     return manifest
-
-
-def _hours(dataset):
-    """Hours of video in a YT-Temporal split, from the annotations' durations."""
-    from .transcripts import AnnotationError, load_transcript
-    from .yttemporal import annotation_path
-    seconds = 0.0
-    for name in dataset._names:
-        try:
-            seconds += load_transcript(annotation_path(dataset.data_dir, name))[1]
-        except (OSError, AnnotationError):
-            continue
-    return seconds / 3600
 
 
 def describe_video2dataset(folder, split="train"):
@@ -219,21 +191,10 @@ def decode_member(raw):
     if "txt" in raw:
         member["caption"] = _text(raw["txt"])
     elif "json" in raw:
-        member["caption"] = str(json.loads(raw["json"]).get("caption", ""))
+        extra = json.loads(raw["json"])
+        if "caption" in extra:  # without one the member is incomplete, and counted as such
+            member["caption"] = str(extra["caption"])
     return member
-
-
-def _missing(member, dataset):
-    """The member fields `dataset` needs that this member lacks."""
-    from .cc3m import ConceptualCaptions3M
-    from .yttemporal import YTTemporal
-    if isinstance(dataset, YTTemporal):
-        need = ("video", "annotation")
-    elif isinstance(dataset, ConceptualCaptions3M):
-        need = ("image", "caption")
-    else:
-        need = ("video", "caption")
-    return [field for field in need if field not in member]
 
 
 class ShardStream(IterableDataset):
@@ -372,7 +333,7 @@ class ShardStream(IterableDataset):
             for raw in members:
                 empty = False
                 if quota is not None and given >= quota:
-                    return
+                    break
                 if skip:
                     skip -= 1
                     given += 1
@@ -384,12 +345,21 @@ class ShardStream(IterableDataset):
                         reasons = "; ".join(f"{r['name']}: {r['error']}" for r in skipped[-3:])
                         raise RuntimeError(f"{failures} shard members in a row failed to load; last ones: {reasons}")
                     continue
-                skipped, failures, given = [], 0, given + 1
+                if "failed" in sample:  # evaluation: the shard errors pending before it become items too
+                    yield from ({"failed": record} for record in skipped)
+                skipped.clear()  # in place: the shard handler of `_passes` appends to this list
+                failures, given = 0, given + 1
                 yield sample
-            if empty and quota is not None:
+            if empty and quota is not None and not skipped:
                 raise ValueError(f"this reader's share of {urls} holds no member")
+            if quota is None:  # evaluation: what no later item carries is reported as failed items
+                yield from ({"failed": record} for record in skipped)
+                skipped.clear()
             if quota is None or given >= quota:
-                return
+                break
+        if skipped:  # training: failures after the epoch's last sample, which no sample carries
+            log.warning("%d shard member(s) failed after this reader's last sample of the epoch: %s", len(skipped),
+                        "; ".join(f"{r['name']}: {r['error']}" for r in skipped[:3]))
 
     def _sample(self, raw, skipped):
         """The sample of one member, or None when it failed in training (its record then rides on the next
@@ -400,7 +370,7 @@ class ShardStream(IterableDataset):
                 member = decode_member(raw)
             except (ValueError, UnicodeDecodeError) as e:  # meta.json / json / txt that do not parse
                 raise SampleError("bad_member", f"{name}: {e}") from e
-            missing = _missing(member, self.dataset)
+            missing = [field for field in self.dataset.member_fields if field not in member]
             if missing:
                 raise SampleError("incomplete_member", f"{name}: no {missing}")
             sample = self.dataset.load_member(member, self.dataset.rng(member["index"]))

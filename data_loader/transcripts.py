@@ -364,6 +364,11 @@ def transcript_from_data(annotation, cache=None, source="<annotation>"):
     return align_annotation(parsed, source), _duration(parsed, source)
 
 
+def annotation_duration(annotation, source="<annotation>"):
+    """`info.duration` of an annotation's bytes (a shard member's copy)."""
+    return _duration(_parse_json(annotation, source), source)
+
+
 def _cached(payload, cache):
     """(transcript, duration) of a parsed cache, or None for another format version."""
     if not isinstance(payload, dict):

@@ -68,9 +68,7 @@ class VideoTransform:
         self.short_side = int(crop_size * resize_ratio)
         self._scale, self._offset = imagenet_affine(3)
 
-    def __call__(self, frames, rng, view=None):
-        if view is not None and self.train:
-            raise ValueError("crop views are for evaluation: this transform is in training mode")
+    def __call__(self, frames, rng):
         x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8, channels-last
         src_h, src_w = h, w = x.shape[-2:]
         resize = min(h, w) != self.short_side
@@ -141,11 +139,9 @@ class JitterCropTransform:
                 index, count = view
                 if not 0 <= index < count:
                     raise ValueError(f"crop view {index} of {count} is out of range")
-                along = int(math.ceil((max(h, w) - c) * index / (count - 1))) if count > 1 else None
-                if along is not None and h > w:
-                    top = along
-                elif along is not None:
-                    left = along
+                if count > 1:  # one view is the centre crop
+                    along = int(math.ceil((max(h, w) - c) * index / (count - 1)))
+                    top, left = (along, left) if h > w else (top, along)
         x = x[..., top:top + c, left:left + c]
         if self.train and self.flip and rng.uniform() < 0.5:
             x = x.flip(-1)

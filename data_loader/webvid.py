@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from .base import DATASETS, FailSafeDataset, read_split_file, subsample_table
+from .base import DATASETS, FailSafeDataset, read_bytes, read_split_file, subsample_table
 from .readers import get_reader
 from .sampling import clip_frame_indices, segment_frame_indices
 from .transforms import build_video_transform
@@ -41,6 +41,7 @@ class WebVid(FailSafeDataset):
 
     default_mask_ratio = 0.0
     texts_per_sample = 1
+    member_fields = ("video", "caption")
 
     def __init__(self, data_dir=None, split="train", meta_dir="meta_data", reader="decord", num_frames=4, input_res=224,
                  resize_interpolation="bilinear", subsample=1, decoded_cache_mb=0, frame_sampling="segments",
@@ -50,9 +51,7 @@ class WebVid(FailSafeDataset):
         if frame_sampling not in ("segments", "clip"):
             raise ValueError(f"frame_sampling must be 'segments' or 'clip', got {frame_sampling!r}")
         self.frame_sampling, self.clip_stride = frame_sampling, clip_stride
-        self.shards = shards
-        if shards is None and data_dir is None:
-            raise ValueError("WebVid needs data_dir (the official layout) or shards (a shard manifest)")
+        self.use_source(data_dir, shards)
         self._captions, self._names = caption_rows(meta_dir, "webvid", split, subsample, seed) if shards is None \
             else ([], [])
         self.video_dir = os.path.join(data_dir, "train" if split == "train" else "val") if data_dir else None
@@ -60,10 +59,16 @@ class WebVid(FailSafeDataset):
         self.num_frames = self.num_video_frames = num_frames
         self.transform = build_video_transform(augment, input_res, self.train, resize_interpolation, jitter_range)
 
+    def member_files(self, index):
+        return {"txt": self._captions[index].encode(), "mp4": read_bytes(self._video_path(self._names[index]))}
+
+    def _video_path(self, name):
+        return os.path.join(self.video_dir, name + ".mp4")
+
     def _load(self, index, rng, member=None):
         name = self._names[index] if member is None else member["name"]
         caption = self._captions[index] if member is None else member["caption"]
-        with (self.reader.open(os.path.join(self.video_dir, name + ".mp4")) if member is None else
+        with (self.reader.open(self._video_path(name)) if member is None else
               self.reader.open_bytes(member["video"], f"{name} in {member['url']}")) as video:
             if self.frame_sampling == "clip":
                 indices = clip_frame_indices(video.num_frames, video.fps, self.num_frames, self.clip_stride, rng,

@@ -9,10 +9,10 @@ import os
 
 import numpy as np
 
-from .base import DATASETS, FailSafeDataset, SampleError, read_split_file, subsample_table
+from .base import DATASETS, FailSafeDataset, SampleError, member_field, read_bytes, read_split_file, subsample_table
 from .readers import get_reader
 from .sampling import clip_frame_indices, sample_transcript_windows, span_frame_indices
-from .transcripts import load_transcript, transcript_from_data
+from .transcripts import alignment_cache_path, load_transcript, transcript_from_data
 from .transforms import build_video_transform
 
 FPS_SOURCES = ("official", "stream")
@@ -49,6 +49,7 @@ class YTTemporal(FailSafeDataset):
     """
 
     default_mask_ratio = 0.75
+    member_fields = ("video", "annotation")
 
     def __init__(self, data_dir=None, split="train", meta_dir="meta_data", reader="decord", num_frames=4, n_trans=4,
                  transcript_lengths=(3, 4, 5), gap=1.0, input_res=224, resize_interpolation="bilinear",
@@ -61,9 +62,8 @@ class YTTemporal(FailSafeDataset):
         if frame_sampling not in FRAME_SAMPLINGS:
             raise ValueError(f"frame_sampling must be one of {FRAME_SAMPLINGS}, got {frame_sampling!r}")
         self.frame_sampling, self.clip_stride = frame_sampling, clip_stride
-        self.data_dir, self.shards = data_dir, shards
-        if shards is None and data_dir is None:
-            raise ValueError("YTTemporal needs data_dir (the official layout) or shards (a shard manifest)")
+        self.data_dir = data_dir
+        self.use_source(data_dir, shards)
         if shards is None:
             split_file = os.path.join(meta_dir, f"yttemporal_{'train' if split == 'train' else 'val'}.csv")
             table = subsample_table(read_split_file(split_file, columns=["Name"]), subsample, seed)
@@ -84,6 +84,18 @@ class YTTemporal(FailSafeDataset):
     def texts_per_sample(self):
         return self.n_trans
 
+    def member_files(self, index):
+        name = self._names[index]
+        annotation = annotation_path(self.data_dir, name)
+        files = {"annotation.json": read_bytes(annotation), member_field(name): read_bytes(self._video_path(name))}
+        cache = alignment_cache_path(annotation)
+        if cache.is_file():
+            files["aligned.json"] = cache.read_bytes()
+        return files
+
+    def _video_path(self, name):
+        return os.path.join(self.data_dir, "videos", name)
+
     def _load(self, index, rng, member=None):
         if member is None:
             name = self._names[index]
@@ -98,7 +110,7 @@ class YTTemporal(FailSafeDataset):
         if self.min_words and min(len(t.split()) for t in texts) < self.min_words:
             raise SampleError("empty_transcript", f"{name}: a transcript window holds fewer than {self.min_words} "
                                                   "words")
-        with (self.reader.open(os.path.join(self.data_dir, "videos", name)) if member is None else
+        with (self.reader.open(self._video_path(name)) if member is None else
               self.reader.open_bytes(member["video"], f"{name} in {member['url']}")) as video:
             if self.fps_source == "official":
                 if video_len < 1:

@@ -7,8 +7,9 @@ evenly spaced). Evaluation frames are resized on the short side with cv2 bilinea
 centre-cropped (validation) or cut into `test_num_crop` squares along the long side (test). `recipe="cpd"` follows
 CPD's `UcfHmdb` instead: clips on a 30 fps timeline (`data_loader.sampling.clip_frame_indices`), validation clips
 augmented like training but without the flip, test views at i / n of the video and pySlowFast's uniform crops
-(`cpd_clip_transform`). Training frames go to the `train_transform` given by the caller. Unreadable videos are never swapped for another video in evaluation:
-the item becomes `{"failed": record}` and `collate_clips` reports it (see `data_loader/base.py`).
+(`cpd_clip_transform`). Training frames go to the `train_transform` given by the caller. Unreadable videos are
+never swapped for another video in evaluation: the item becomes `{"failed": record}` and `collate_clips` reports it
+(see `data_loader/base.py`).
 """
 import logging
 import os

@@ -310,6 +310,13 @@ def test_a_shard_of_only_broken_members_stops_with_an_error_and_a_truncated_tar_
     reasons = {r["reason"] for s in got for r in s["skipped"]}
     # the cut shard's tail is counted (and a member cut short of its files), and the pass goes on
     assert len(got) == 8 and "unreadable_shard" in reasons and reasons <= {"unreadable_shard", "incomplete_member"}
+    # in evaluation (shard order kept) the cut shard comes after a whole one: its error still reaches the batches
+    (tmp_path / "manifest.json").write_text(json.dumps({"splits": {"val": {"shards": [
+        {"url": good, "samples": 4}, {"url": "cut.tar", "samples": 4}]}}}))
+    items = collect(ShardStream(YTTemporal(None, split="val", shards=str(tmp_path / "manifest.json"), **KW),
+                                batch_size=2))
+    records = [r for i in items for r in ([i["failed"]] if "failed" in i else i["skipped"])]
+    assert "unreadable_shard" in {r["reason"] for r in records}
 
 
 def test_two_processes_with_two_workers_each_train_and_validate_from_shards(corpus, tmp_path):

@@ -22,7 +22,6 @@ members already consumed without decoding them: exact when none of them failed.
 """
 import json
 import logging
-import math
 import os
 import zlib
 

@@ -25,6 +25,7 @@ from utils.amp import OptimizerStep, autocast_dtype
 from utils.distributed import cleanup
 from utils.io import save_torch, write_json
 from utils.rng import rng_state, set_rng_state
+from utils.schedule import cosine_scheduler
 
 from .common import build_model, dataset, eval_loader, setup, train_loader
 from .datasets import cpd_clip_transform, dataset_spec
@@ -32,7 +33,7 @@ from .encoder import r3d_args
 from .engine import report_failures, run_views, train_one_epoch, validate
 from .metrics import merge_views
 from .mixup import Mixup, soft_target_cross_entropy
-from .optim import build_optimizer, effective_optimizer, cosine_scheduler, param_groups
+from .optim import build_optimizer, effective_optimizer, param_groups
 from .video_augment import TrainAugment
 
 log = logging.getLogger("downstream")

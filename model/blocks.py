@@ -2,7 +2,8 @@
 their attention layer as an argument.
 
 Two parameter layouts exist because the released checkpoints use both: `Block` has the ViT names of the TVTS v1
-encoder and sort head (`norm1`, `attn.qkv`, `attn.proj`, `norm2`, `mlp.fc1`, `mlp.fc2`); `ResidualAttentionBlock`
+encoder and sort head (`norm1`, `attn.qkv`, `attn.proj`, `norm2`, `mlp.fc1`, `mlp.fc2`; with `QVBiasAttention`, the
+VideoMAE/SimVTP layout: `attn.qkv` without bias beside `attn.q_bias` and `attn.v_bias`); `ResidualAttentionBlock`
 has the CLIP names of the TVTSv2 towers (`ln_1`, `attn`, `ln_2`, `mlp.c_fc`, `mlp.c_proj`). `SpaceTimeBlock` is the
 CLIP block with a second, temporal attention (divided space-time attention); it is a block variant, not another
 encoder.
@@ -17,12 +18,15 @@ import torch.nn.functional as F
 ATTENTION_IMPLS = ("sdpa", "plain")
 
 
-def attend(q, k, v, scale, impl="sdpa", causal=False):
-    """softmax(q k^T * scale) v over the last two dimensions (any leading batch dimensions); `causal` hides the
-    keys after each query. `impl="plain"` computes the softmax explicitly, as the official code does."""
+def attend(q, k, v, scale, impl="sdpa", causal=False, bias=None):
+    """softmax(q k^T * scale + bias) v over the last two dimensions (any leading batch dimensions); `causal` hides
+    the keys after each query; `bias` is an additive mask broadcast over the scores (SimVTP: 0 for a token, -10000
+    for padding). `impl="plain"` computes the softmax explicitly, as the official code does."""
     if impl == "sdpa":
-        return F.scaled_dot_product_attention(q, k, v, scale=scale, is_causal=causal)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale, is_causal=causal)
     attn = (q @ k.transpose(-2, -1)) * scale
+    if bias is not None:
+        attn = attn + bias
     if causal:
         hidden = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).triu(1)
         attn = attn.masked_fill(hidden, float("-inf"))
@@ -60,6 +64,24 @@ class Attention(nn.Module):
     def forward(self, x):
         q, k, v = self._heads(x)
         return self._merge(attend(q, k, v, self.scale, self.impl))
+
+
+class QVBiasAttention(Attention):
+    """`Attention` in VideoMAE's layout: `qkv` has no bias; the query and value biases are the parameters `q_bias`
+    and `v_bias`, and the key has none. `bias` (forward): an additive mask over the keys, (B, 1, 1, N) or None."""
+
+    def __init__(self, dim, num_heads, qkv_bias=True, impl="sdpa"):
+        super().__init__(dim, num_heads, qkv_bias=False, impl=impl)
+        self.q_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
+        self.v_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
+
+    def forward(self, x, bias=None):
+        qkv_bias = None if self.q_bias is None else torch.cat([self.q_bias, torch.zeros_like(self.q_bias),
+                                                               self.v_bias])
+        b, n, _ = x.shape
+        qkv = F.linear(x, self.qkv.weight, qkv_bias).reshape(b, n, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        return self._merge(attend(q, k, v, self.scale, self.impl, bias=bias))
 
 
 class FactorisedAttention(Attention):
@@ -145,8 +167,9 @@ def drop_path(x, rate, training):
 class Block(nn.Module):
     """x + Attn(LN(x)), then x + MLP(LN(x)); LayerNorm eps 1e-6, exact-erf GELU, no dropout (ViT names).
 
-    `attn_layer` builds the attention from (dim, num_heads, qkv_bias=, impl=). `drop_path` (stochastic depth on
-    both branches) is 0 in pretraining and in the official downstream runs; fine-tuning can turn it on.
+    `attn_layer` builds the attention from (dim, num_heads, qkv_bias=, impl=); extra forward arguments go to it.
+    `drop_path` (stochastic depth on both branches) is 0 in pretraining and in the official downstream runs;
+    fine-tuning can turn it on.
     """
 
     def __init__(self, dim, num_heads, mlp_ratio=4.0, qkv_bias=True, attention="sdpa", drop_path=0.0,
@@ -158,8 +181,8 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer)
         self.drop_path = drop_path
 
-    def forward(self, x):
-        x = x + drop_path(self.attn(self.norm1(x)), self.drop_path, self.training)
+    def forward(self, x, **attn_args):
+        x = x + drop_path(self.attn(self.norm1(x), **attn_args), self.drop_path, self.training)
         return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
 
 

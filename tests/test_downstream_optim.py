@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from downstream.optim import build_optimizer, cosine_scheduler, effective_optimizer, layer_id, param_groups, set_lr_wd
+from downstream.optim import build_optimizer, effective_optimizer, layer_id, param_groups, set_lr_wd
+from utils.schedule import cosine_scheduler
 
 BLOCK_PARTS = ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
 

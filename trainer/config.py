@@ -10,7 +10,7 @@ from utils.amp import PRECISIONS
 from utils.config import ConfigError, apply_overrides, fill_defaults, load_config
 from utils.distributed import GATHER_MODES
 
-from .optim import OPTIMIZERS
+from .optim import LR_DECAYS, OPTIMIZERS
 from .task import TASKS
 
 DEFAULTS = {
@@ -24,7 +24,9 @@ DEFAULTS = {
     "data_loader": [],
     # param_groups: [{"name", "match" (regex), "lr"}], first match wins; [] = one group (see trainer.optim)
     "optimizer": {"type": "AdamW", "args": None, "param_groups": [], "no_weight_decay": ""},
-    "lr_scheduler": {"decay": "step", "milestones": [12, 16], "gamma": 0.1, "warmup_steps": 0, "min_lr": 0.0},
+    # decay "warmup_cosine" takes warmup_epochs; batch_reference N > 0 scales every lr and min_lr by global batch / N
+    "lr_scheduler": {"decay": "step", "milestones": [12, 16], "gamma": 0.1, "warmup_steps": 0, "min_lr": 0.0,
+                     "warmup_epochs": 0, "batch_reference": 0},
     "loss": {"type": "TVTSLoss", "args": None},
     "metrics": ["t2v_metrics", "v2t_metrics"],
     "trainer": {
@@ -101,8 +103,9 @@ def validate_config(config, source):
         needed = repr(heads[0]) if len(heads) == 1 else f"one of {list(heads)}"
         _require(head in heads, f"{source}: loss.args.sort_modelling {modelling!r} needs arch.args.sort_params.head "
                                 f"{needed}, got {head!r}")
-    _require(cfg["lr_scheduler"]["decay"] in ("step", "cosine"), f"{source}: lr_scheduler.decay must be 'step' or "
-                                                                  "'cosine'")
+    _require(cfg["lr_scheduler"]["decay"] in LR_DECAYS, f"{source}: lr_scheduler.decay must be one of {LR_DECAYS}")
+    _require(not cfg["lr_scheduler"]["warmup_epochs"] or cfg["lr_scheduler"]["decay"] == "warmup_cosine",
+             f"{source}: lr_scheduler.warmup_epochs is a setting of decay 'warmup_cosine' (else: warmup_steps)")
     _require(t["gather"] in GATHER_MODES, f"{source}: trainer.gather must be one of {GATHER_MODES}")
     _require(t["precision"] in PRECISIONS, f"{source}: trainer.precision must be one of {PRECISIONS}")
     _require(t["accum_steps"] >= 1, f"{source}: trainer.accum_steps must be at least 1")

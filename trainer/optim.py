@@ -10,6 +10,8 @@ import re
 
 import torch
 
+from utils.schedule import cosine_scheduler
+
 log = logging.getLogger(__name__)
 
 
@@ -115,6 +117,9 @@ def build_optimizer(model, type="AdamW", args=None, param_groups=(), no_weight_d
     return optimizer
 
 
+LR_DECAYS = ("step", "cosine", "warmup_cosine")
+
+
 class LRSchedule:
     """The learning rate for each optimiser step: `base_lr * warmup * decay`; with several parameter groups each
     group's base (`initial_lr`) is scaled by the same factor, lr(step) / base_lr.
@@ -122,18 +127,29 @@ class LRSchedule:
     decay "step" (official): x `gamma` for every milestone epoch already completed (the official applied it at
     the end of each epoch, so epochs 13-16 run at 0.1x with milestones [12, 16]); "cosine": half-cosine from
     base_lr to `min_lr` over the whole run. warmup: linear from 0 over `warmup_steps` steps (official: none).
+    "warmup_cosine" (MAE/VideoMAE, SimVTP): `warmup_epochs` epochs (or `warmup_steps` steps) rising linearly from
+    0 to base_lr (both ends included), then half-cosine from base_lr towards `min_lr` over the remaining steps
+    (`utils.schedule.cosine_scheduler`).
     """
 
     def __init__(self, base_lr, steps_per_epoch, epochs, decay="step", milestones=(12, 16), gamma=0.1,
-                 warmup_steps=0, min_lr=0.0):
-        if decay not in ("step", "cosine"):
-            raise ValueError(f"lr decay must be 'step' or 'cosine', got {decay!r}")
+                 warmup_steps=0, min_lr=0.0, warmup_epochs=0):
+        if decay not in LR_DECAYS:
+            raise ValueError(f"lr decay must be one of {LR_DECAYS}, got {decay!r}")
+        if warmup_epochs and decay != "warmup_cosine":
+            raise ValueError("lr_scheduler.warmup_epochs is a setting of decay 'warmup_cosine' (else: warmup_steps)")
         self.base_lr, self.steps_per_epoch, self.epochs = base_lr, steps_per_epoch, epochs
         self.decay, self.milestones, self.gamma = decay, tuple(milestones), gamma
         self.warmup_steps, self.min_lr = warmup_steps, min_lr
+        self._values = None
+        if decay == "warmup_cosine":
+            self._values = cosine_scheduler(base_lr, min_lr, epochs, max(steps_per_epoch, 1), warmup_epochs,
+                                            warmup_steps=warmup_steps or -1)
 
     def lr(self, step):
         """`step` counts optimiser steps from 0 over the whole run."""
+        if self._values is not None:
+            return float(self._values[min(step, len(self._values) - 1)])
         epoch = step // max(self.steps_per_epoch, 1)  # completed epochs
         if self.decay == "step":
             lr = self.base_lr * self.gamma ** sum(epoch >= m for m in self.milestones)

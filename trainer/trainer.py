@@ -7,6 +7,7 @@ batch (TVTS stage 2 alternates CC3M and WebVid like this, TVTSv2 YT-Temporal and
 trainers).
 """
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -41,6 +42,29 @@ def make_tokenizer(cfg, model):
     return model_tokenizer(cfg["tokenizer"], cfg["arch"]["args"], model)
 
 
+def batch_scaled_rates(cfg, world_size):
+    """(optimizer, lr_scheduler) config entries, every learning rate and `min_lr` multiplied by global batch /
+    `lr_scheduler.batch_reference` when that is > 0 (the MAE/VideoMAE rule SimVTP uses: lr 1.5e-4 per 256 clips);
+    the global batch is the first loader's batch x ranks x trainer.accum_steps."""
+    opt, schedule = copy.deepcopy(cfg["optimizer"]), dict(cfg["lr_scheduler"])
+    reference = schedule.pop("batch_reference")
+    if not reference:
+        return opt, schedule
+    args = opt["args"] = dict(opt["args"] or {})
+    if "lr" not in args:
+        raise ValueError("lr_scheduler.batch_reference scales optimizer.args.lr: give it")
+    batch = cfg["data_loader"][0]["args"]["batch_size"] * world_size * cfg["trainer"]["accum_steps"]
+    scale = batch / reference
+    args["lr"] *= scale
+    schedule["min_lr"] *= scale
+    for rule in opt["param_groups"]:
+        if "lr" in rule:
+            rule["lr"] *= scale
+    log.info("learning rates x %g: a global batch of %d clips against the reference %d (lr %.3g, min_lr %.3g)",
+             scale, batch, reference, args["lr"], schedule["min_lr"])
+    return opt, schedule
+
+
 class Trainer:
     """Build everything from a validated config (see trainer.config) and run `fit()`.
 
@@ -57,15 +81,15 @@ class Trainer:
         self.tokenizer = make_tokenizer(cfg, self.model)
         self.train_loader = AlternatingLoader(build_loaders(cfg, self.tokenizer, env), t["epoch_loader"])
         self.val_loaders = build_loaders(cfg, self.tokenizer, env, split="val")
-        self.task.attach(self.model, [loader.dataset for loader in self.train_loader.loaders])
+        self.task.attach(self.model, [loader.dataset for loader in self.train_loader.loaders], self.tokenizer)
         self.dataset_names = [e["args"]["dataset_name"] for e in cfg["data_loader"]]
-        opt = cfg["optimizer"]
+        opt, schedule = batch_scaled_rates(cfg, env.world_size)
         self.optimizer = build_optimizer(self.model, opt["type"], opt["args"], opt["param_groups"],
                                          opt["no_weight_decay"])
         self.amp = OptimizerStep(self.optimizer, env.device, scale_loss=t["precision"] == "fp16" and t["grad_scaler"],
                                  clip=t["grad_clip"])
         steps_per_epoch = self._steps_per_epoch() * len(self.dataset_names) // t["accum_steps"]
-        self.schedule = LRSchedule(self.optimizer.defaults["lr"], steps_per_epoch, t["epochs"], **cfg["lr_scheduler"])
+        self.schedule = LRSchedule(self.optimizer.defaults["lr"], steps_per_epoch, t["epochs"], **schedule)
 
         self.epoch, self.epoch_step, self.step = 1, 0, 0  # next epoch (1-based), its next iteration, optimiser steps
         self.best = None

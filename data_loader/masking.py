@@ -6,8 +6,13 @@ the rest of the sample, with the same generator, so a sample stays reproducible 
 
 - "per_slot" (TVTS v1): an independent draw for each tubelet slot, (max(frames // tubelet, 1), n_keep).
 - "tube" (TVTSv2, VideoMAE's tube masking): one draw shared by every frame, (n_keep,).
-Kept indices are left unsorted, as the official code leaves them.
+- "videomae_tube" (SimVTP, VideoMAE's generator): one draw shared by every frame that masks int(mask_ratio * P)
+  of the P patches and keeps the rest (90%: 176 masked, 20 kept of 196; "tube" keeps int(P * (1 - ratio)) = 19),
+  kept indices sorted, as the official's boolean mask picks them.
+Otherwise kept indices are left unsorted, as the official code leaves them.
 """
+import numpy as np
+
 from utils.registry import Registry
 
 from .sampling import sample_keep_indices
@@ -48,6 +53,13 @@ class PerSlotMasker(Masker):
 class TubeMasker(Masker):
     def __call__(self, num_frames, rng):
         return sample_keep_indices(1, self.patches_per_frame, self.mask_ratio, rng)[0]
+
+
+@MASKERS.register("videomae_tube")
+class VideoMAETubeMasker(Masker):
+    def __call__(self, num_frames, rng):
+        masked = int(self.mask_ratio * self.patches_per_frame)
+        return np.sort(rng.permutation(self.patches_per_frame)[masked:]).astype(np.int64)
 
 
 MASKING_KEYS = ("masking", "mask_ratio", "patch_size", "tubelet_size")

@@ -112,6 +112,23 @@ def clip_frame_indices(num_available, fps, num_frames, stride, rng, target_fps=3
     return np.minimum(first + offsets, num_available - 1)
 
 
+def stride_frame_indices(num_available, num_frames, stride, rng):
+    """SimVTP's clip (VideoMAE's loader, one segment, no jitter): `num_frames` frames `stride` apart from a start
+    drawn uniformly in [0, num_available - num_frames * stride]. A video shorter than that window starts at 0, and
+    the index stops advancing once a step would reach the last frame (`num_available - 1`), repeating the frame it
+    reached, as the official does."""
+    if num_available < 1:
+        raise SamplingError("the video has no frames")
+    window = num_frames * stride
+    start = int(rng.integers(num_available - window + 1)) if num_available >= window else 0
+    indices, frame = [], start
+    for _ in range(num_frames):
+        indices.append(frame)
+        if frame + stride < num_available - 1:
+            frame += stride
+    return np.asarray(indices, dtype=np.int64)
+
+
 def sample_keep_indices(n_slots, patches_per_slot, mask_ratio, rng):
     """(n_slots, n_keep) kept patch indices, drawn independently per tubelet slot and left unsorted (official)."""
     n_keep = int(patches_per_slot * (1 - mask_ratio))

@@ -148,15 +148,59 @@ class JitterCropTransform:
         return ((x - self._mean) / self._std).contiguous()
 
 
-VIDEO_AUGMENTS = ("official", "slowfast_jitter")
+class MultiScaleCropTransform:
+    """SimVTP's video augmentation (TSN's GroupMultiScaleCrop): uint8 frames (T, H, W, 3) -> float32 (T, 3, crop,
+    crop), ImageNet-normalised, no flip.
+
+    Training: crop sides are int(short side * s) for s in `scales` (a side within 2 pixels of `crop` becomes
+    `crop`); a (width, height) pair is drawn uniformly among those whose scale indices differ by at most
+    `max_distort`, then an offset among 13 fixed ones (the corners, the centre, the edge middles and the quarter
+    points, on a grid of steps (image - crop) // 4), the same for every frame; the crop is resized to crop x crop
+    (bilinear, antialiased, as PIL's resize of the official). Otherwise (the official has no evaluation here): the
+    centre square of the short side, resized the same way.
+    """
+
+    def __init__(self, crop_size, train, scales=(1, .875, .75, .66), max_distort=1):
+        self.crop_size, self.train, self.scales, self.max_distort = crop_size, train, tuple(scales), max_distort
+        self._scale, self._offset = imagenet_affine(3)
+
+    def crop_box(self, height, width, rng):
+        """(top, left, crop height, crop width) of one draw."""
+        base = min(height, width)
+        if not self.train:
+            return (height - base) // 2, (width - base) // 2, base, base
+        sides = [int(base * s) for s in self.scales]
+        sides = [self.crop_size if abs(x - self.crop_size) < 3 else x for x in sides]
+        pairs = [(w, h) for i, h in enumerate(sides) for j, w in enumerate(sides) if abs(i - j) <= self.max_distort]
+        crop_w, crop_h = pairs[int(rng.integers(len(pairs)))]
+        w_step, h_step = (width - crop_w) // 4, (height - crop_h) // 4
+        grid = [(0, 0), (4, 0), (0, 4), (4, 4), (2, 2), (0, 2), (4, 2), (2, 4), (2, 0), (1, 1), (3, 1), (1, 3), (3, 3)]
+        gx, gy = grid[int(rng.integers(len(grid)))]
+        return gy * h_step, gx * w_step, crop_h, crop_w
+
+    def __call__(self, frames, rng):
+        x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+        top, left, h, w = self.crop_box(x.shape[-2], x.shape[-1], rng)
+        x = x[..., top:top + h, left:left + w]
+        if (h, w) != (self.crop_size, self.crop_size):
+            x = TF.resize(x, [self.crop_size, self.crop_size], antialias=True)
+        out = torch.empty((x.shape[0], 3, self.crop_size, self.crop_size), dtype=torch.float32)
+        out.copy_(x)
+        return out.mul_(self._scale).add_(self._offset)
+
+
+VIDEO_AUGMENTS = ("official", "slowfast_jitter", "multiscale_crop")
 
 
 def build_video_transform(augment, crop_size, train, interpolation="bilinear", scale_range=(256, 340)):
-    """The datasets' frame pipeline: "official" (TVTS's `VideoTransform`) or "slowfast_jitter" (CPD's)."""
+    """The datasets' frame pipeline: "official" (TVTS's `VideoTransform`), "slowfast_jitter" (CPD's) or
+    "multiscale_crop" (SimVTP's)."""
     if augment == "official":
         return VideoTransform(crop_size, train=train, interpolation=interpolation)
     if augment == "slowfast_jitter":
         return JitterCropTransform(crop_size, train, scale_range)
+    if augment == "multiscale_crop":
+        return MultiScaleCropTransform(crop_size, train)
     raise ValueError(f"augment must be one of {VIDEO_AUGMENTS}, got {augment!r}")
 
 

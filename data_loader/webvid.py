@@ -10,7 +10,7 @@ import numpy as np
 
 from .base import DATASETS, FailSafeDataset, read_bytes, read_split_file, subsample_table
 from .readers import get_reader
-from .sampling import clip_frame_indices, segment_frame_indices
+from .sampling import clip_frame_indices, segment_frame_indices, stride_frame_indices
 from .transforms import build_video_transform
 
 VAL_ROWS = 1000
@@ -36,7 +36,9 @@ class WebVid(FailSafeDataset):
     (default: every patch, in shuffled order). Frames: one per equal segment, random in train and val, the
     segment middle for test (official). CPD on WebVid: `frame_sampling` "clip" (CPD's clip of `num_frames` frames
     over `num_frames * clip_stride` frames at 30 fps; random in training, centred otherwise) and `augment`
-    "slowfast_jitter" (see `data_loader.yttemporal.YTTemporal`). `shards`: a WebDataset copy's manifest to stream
+    "slowfast_jitter" (see `data_loader.yttemporal.YTTemporal`). SimVTP: `frame_sampling` "stride" (`num_frames` frames
+    `clip_stride` apart from a random start, in every split: the official has no evaluation clip rule) and `augment`
+    "multiscale_crop". `shards`: a WebDataset copy's manifest to stream
     instead of the files (ours, or video2dataset's output described by one)."""
 
     default_mask_ratio = 0.0
@@ -48,8 +50,8 @@ class WebVid(FailSafeDataset):
                  clip_stride=4, augment="official", jitter_range=(256, 340), shards=None, loading="lax", seed=0,
                  masker=None):
         super().__init__(split, loading, seed, masker)
-        if frame_sampling not in ("segments", "clip"):
-            raise ValueError(f"frame_sampling must be 'segments' or 'clip', got {frame_sampling!r}")
+        if frame_sampling not in ("segments", "clip", "stride"):
+            raise ValueError(f"frame_sampling must be 'segments', 'clip' or 'stride', got {frame_sampling!r}")
         self.frame_sampling, self.clip_stride = frame_sampling, clip_stride
         self.use_source(data_dir, shards)
         self._captions, self._names = caption_rows(meta_dir, "webvid", split, subsample, seed) if shards is None \
@@ -73,6 +75,8 @@ class WebVid(FailSafeDataset):
             if self.frame_sampling == "clip":
                 indices = clip_frame_indices(video.num_frames, video.fps, self.num_frames, self.clip_stride, rng,
                                              mode="rand" if self.train else "center")
+            elif self.frame_sampling == "stride":
+                indices = stride_frame_indices(video.num_frames, self.num_frames, self.clip_stride, rng)
             else:
                 mode = "uniform" if self.split == "test" else "rand"
                 indices = segment_frame_indices(self.num_frames, video.num_frames, rng, mode)

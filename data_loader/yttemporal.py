@@ -11,12 +11,12 @@ import numpy as np
 
 from .base import DATASETS, FailSafeDataset, SampleError, member_field, read_bytes, read_split_file, subsample_table
 from .readers import get_reader
-from .sampling import clip_frame_indices, sample_transcript_windows, span_frame_indices
+from .sampling import clip_frame_indices, sample_transcript_windows, span_frame_indices, stride_frame_indices
 from .transcripts import alignment_cache_path, load_transcript, transcript_from_data
 from .transforms import build_video_transform
 
 FPS_SOURCES = ("official", "stream")
-FRAME_SAMPLINGS = ("span", "clip")
+FRAME_SAMPLINGS = ("span", "clip", "stride")
 
 
 def annotation_path(data_dir, name):
@@ -45,7 +45,9 @@ class YTTemporal(FailSafeDataset):
     CPD on YT-Temporal (`n_trans` 1: one transcript window is the caption): `frame_sampling` "clip" takes CPD's
     clip of `num_frames` frames over `num_frames * clip_stride` frames at 30 fps inside the window (random in
     training, centred otherwise) instead of the official "span" rule, and `augment` "slowfast_jitter" CPD's
-    short-side jitter in `jitter_range`, crop, flip and normalisation instead of "official".
+    short-side jitter in `jitter_range`, crop, flip and normalisation instead of "official". SimVTP on YT-Temporal:
+    `frame_sampling` "stride" (SimVTP's clip, `num_frames` frames `clip_stride` apart, inside the window) and
+    `augment` "multiscale_crop".
     """
 
     default_mask_ratio = 0.75
@@ -133,5 +135,7 @@ class YTTemporal(FailSafeDataset):
         first, last = windows.span
         lo = max(int(first * fps), 0)
         available = min(int((last - first) * fps), num_available - lo)
+        if self.frame_sampling == "stride":
+            return lo + stride_frame_indices(available, self.total_frames, self.clip_stride, rng)
         return lo + clip_frame_indices(available, fps, self.total_frames, self.clip_stride, rng,
                                        mode="rand" if self.train else "center")

@@ -3,8 +3,8 @@
 `build_model(config["arch"])` builds any registered architecture; `load_checkpoint(net, path)` loads a checkpoint of
 its method (ours or the official release) strictly, with a report.
 """
-from . import (clip_text, cpd, memory_bank, resnet3d, segment_sort, sort_transformer, space_time_vit,  # noqa: F401
-               text_encoder, video_transformer)
+from . import (clip_text, cpd, memory_bank, resnet3d, segment_sort, simvtp, sort_transformer,  # noqa: F401
+               space_time_vit, text_encoder, video_transformer)
 from .checkpoint import CheckpointError, load_checkpoint, load_mae_weights, read_checkpoint, strip_prefix
 from .loss import OBJECTIVES, TVTSLoss, norm_softmax_loss, sim_matrix, sort_loss
 from .registry import ARCHITECTURES, HEADS, TEXT_ENCODERS, VIDEO_ENCODERS, build_model

@@ -141,3 +141,40 @@ def make_v2_batch(b=2, k=4, frames=12, res=32, patches=16, n_keep=8, seed=0):
     return {"text": clip_token_ids(k * b, seed=seed),
             "video": torch.randn(b, frames, 3, res, res, generator=g),
             "keep_ind": torch.stack([torch.randperm(patches, generator=g)[:n_keep] for _ in range(b)])}
+
+
+TINY_SIMVTP_ARGS = {
+    "video_params": {"img_size": 32, "patch_size": 8, "num_frames": 4, "tubelet_size": 2, "embed_dim": 32, "depth": 2,
+                     "num_heads": 2},
+    "decoder_params": {"embed_dim": 16, "depth": 1, "num_heads": 2},
+    "text_params": {"model": "bert", "pretrained": False,
+                    "config": {"vocab_size": 100, "hidden_size": 32, "max_position_embeddings": 32,
+                               "num_attention_heads": 2, "intermediate_size": 64}},
+}
+
+
+def tiny_simvtp_args(**overrides):
+    args = copy.deepcopy(TINY_SIMVTP_ARGS)
+    args.update(overrides)
+    return args
+
+
+def tiny_simvtp(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return build_model({"type": "SimVTP", "args": tiny_simvtp_args(**overrides)})
+
+
+def make_simvtp_batch(b=3, frames=4, res=32, patches=16, n_keep=4, seq=7, vocab=100, seed=0, **options):
+    """A SimVTP pretraining input: tube-masked clips (sorted kept positions), captions with padding, about half the
+    words chosen for MLM (replaced by id 4, the tiny vocabulary's [MASK]), VTM draws, the objective's options."""
+    from model.simvtp import SimVTPLoss
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, vocab, (b, seq), generator=g)
+    attention = torch.ones_like(ids)
+    ids[0, seq - 2:], attention[0, seq - 2:] = 0, 0
+    chosen = (torch.rand(b, seq, generator=g) < 0.5) & (attention == 1)
+    return {"video": torch.randn(b, frames, 3, res, res, generator=g),
+            "keep_ind": torch.stack([torch.randperm(patches, generator=g)[:n_keep].sort().values for _ in range(b)]),
+            "text": {"input_ids": torch.where(chosen, 4, ids), "attention_mask": attention},
+            "mlm_labels": torch.where(chosen, ids, -100), "vtm_draws": torch.rand(b, generator=g),
+            "options": SimVTPLoss(**options).model_options()}

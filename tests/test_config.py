@@ -37,7 +37,8 @@ SHIPPED = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(ROOT, 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_parse(name):
     cfg = load_config(os.path.join(ROOT, "configs", f"{name}.json"))
-    method = "TVTSv2" if name.startswith("tvtsv2") else "CPD" if name.startswith("cpd") else "TVTS"
+    method = ("TVTSv2" if name.startswith("tvtsv2") else "CPD" if name.startswith("cpd") else
+              "SimVTP" if name.startswith("simvtp") else "TVTS")
     assert cfg["arch"]["type"] == method
     json.dumps(cfg)
 

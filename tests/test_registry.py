@@ -6,22 +6,28 @@ import inspect
 import pytest
 import torch
 
-from conftest import make_batch, make_cpd_batch, make_v2_batch, tiny_args, tiny_cpd_args, tiny_v2_args
+from conftest import (make_batch, make_cpd_batch, make_simvtp_batch, make_v2_batch, tiny_args, tiny_cpd_args,
+                      tiny_simvtp_args, tiny_v2_args)
 from model import (ARCHITECTURES, HEADS, OBJECTIVES, TEXT_ENCODERS, VIDEO_ENCODERS, TVTSLoss, build_model,
                    load_checkpoint)
 from model.loss import SORT_MODELLINGS
 from trainer.task import TASKS
 
 TINY = {"TVTS": (tiny_args, make_batch), "TVTSv2": (tiny_v2_args, make_v2_batch),
-        "CPD": (tiny_cpd_args, make_cpd_batch)}
+        "CPD": (tiny_cpd_args, make_cpd_batch), "SimVTP": (tiny_simvtp_args, make_simvtp_batch)}
 SORTING = sorted(a for a in TINY if "sort_params" in inspect.signature(ARCHITECTURES.get(a).check_args).parameters)
 CHECKPOINTING = sorted(a for a in TINY if "grad_checkpointing" in inspect.signature(ARCHITECTURES.get(a)).parameters)
+
+
+def outputs(out):
+    """A network's outputs as a list of tensors (SimVTP returns a dict of losses and features)."""
+    return list(out.values()) if isinstance(out, dict) else list(out)
 
 
 def test_every_architecture_has_a_tiny_config():
     assert sorted(TINY) == ARCHITECTURES.names()
     assert SORTING == CHECKPOINTING == ["TVTS", "TVTSv2"]
-    assert VIDEO_ENCODERS.names() == ["slowonly_resnet", "space_time_vit", "tubelet_vit"]
+    assert VIDEO_ENCODERS.names() == ["slowonly_resnet", "space_time_vit", "tubelet_vit", "videomae_vit"]
     assert TEXT_ENCODERS.names() == ["clip", "huggingface"] and HEADS.names() == ["clip_order", "pairwise_sort",
                                                                                 "segment_sort", "sort_transformer"]
 
@@ -31,10 +37,11 @@ def test_forward_backward_reach_every_trainable_parameter(arch):
     args, batch = TINY[arch]
     torch.manual_seed(0)
     model = build_model({"type": arch, "args": args()})
-    sum(out.sum() for out in model(batch())).backward()
+    sum(out.sum() for out in outputs(model(batch())) if out.requires_grad).backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing
-    assert model.tokenizer in ("huggingface", "clip") and model.masking in ("per_slot", "tube", "none")
+    assert model.tokenizer in ("huggingface", "clip") and model.masking in ("per_slot", "tube", "videomae_tube",
+                                                                            "none")
 
 
 @pytest.mark.parametrize("head", HEADS.names())
@@ -87,7 +94,7 @@ def test_checkpoint_round_trip_and_architecture_only_build(arch, tmp_path):
     clone = build_model({"type": arch, "args": cls.architecture_only({**args(), "load_checkpoint": str(path)})})
     assert load_checkpoint(clone.eval(), path)["absent"] == {}
     with torch.no_grad():
-        for a, b in zip(model(batch()), clone(batch())):
+        for a, b in zip(outputs(model(batch())), outputs(clone(batch()))):
             torch.testing.assert_close(a, b)
     assert cls.weight_files({**args(), "load_checkpoint": str(path)})[0][:2] == ("arch.args.load_checkpoint",
                                                                                 str(path))

@@ -82,7 +82,7 @@ def test_per_slot_masks_draw_each_tubelet_slot_apart():
 
 
 def test_masker_choices_and_errors():
-    assert MASKERS.names() == ["per_slot", "tube"] and build_masker("none") is None
+    assert MASKERS.names() == ["per_slot", "tube", "videomae_tube"] and build_masker("none") is None
     with pytest.raises(ValueError, match="keeps no patch"):
         build_masker("tube", 0.999, input_res=32, patch_size=8)
     with pytest.raises(ValueError, match="unknown masker"):

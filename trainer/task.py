@@ -1,18 +1,21 @@
 """Tasks: everything method-specific in pretraining and validation, behind one interface.
 
-The trainer and `evaluate()` only call a task: `attach(model, datasets)` once, before any resume, with the
-network and the training datasets; `set_epoch(epoch)` at the start of each training epoch;
+The trainer and `evaluate()` only call a task: `attach(model, datasets, tokenizer)` once, before any resume, with
+the network, the training datasets and the tokenizer of the batches; `set_epoch(epoch)` at the start of each training epoch;
 `training_losses(net, batch)` returns a dict of named 0-d losses with "total" (the one back-propagated);
 `validation_outputs(net, batch)` returns per-clip tensors that are gathered over ranks and handed to
 `validation_metrics(outputs)`; `find_unused_parameters(datasets)` tells DDP whether some parameters get no gradient
 on some batches; `state_dict()` / `load_state_dict()` hold any state that must survive a resume (none for TVTS;
-CPD's memory banks). A task is chosen by the config's `loss.type`, the objective it drives.
+CPD's memory banks, SimVTP's step count). A task is chosen by the config's `loss.type`, the objective it drives.
 """
+import functools
+
 import numpy as np
 import torch
 
 from model import OBJECTIVES, sim_matrix
 from model.memory_bank import draw_slots
+from model.simvtp import mask_words
 from utils.amp import autocast, autocast_dtype
 from utils.distributed import all_reduce_sum, gather_rows, gather_with_grad, rank, world_size
 from utils.registry import Registry
@@ -20,6 +23,12 @@ from utils.registry import Registry
 from .metrics import retrieval_metrics, sort_accuracy
 
 TASKS = Registry("task (loss.type)")
+RETRIEVAL_KEYS = ("t2v_R1", "t2v_R5", "t2v_R10", "t2v_MedR", "v2t_R1", "v2t_R5", "v2t_R10", "v2t_MedR")
+
+
+def format_retrieval(m):
+    return (f"t2v R@1/5/10 {m['t2v_R1']:.1f}/{m['t2v_R5']:.1f}/{m['t2v_R10']:.1f} MedR {m['t2v_MedR']:.0f}, "
+            f"v2t R@1/5/10 {m['v2t_R1']:.1f}/{m['v2t_R5']:.1f}/{m['v2t_R10']:.1f} MedR {m['v2t_MedR']:.0f}")
 
 
 class Task:
@@ -30,7 +39,7 @@ class Task:
     def __init__(self, cfg, device):
         self.cfg, self.device = cfg, device
 
-    def attach(self, model, datasets):
+    def attach(self, model, datasets, tokenizer=None):
         pass
 
     def set_epoch(self, epoch):
@@ -69,8 +78,7 @@ class TranscriptSortTask(Task):
     or in the dtype the network returned (the official H/14 recipe computes it in fp16).
     """
 
-    summary_keys = ("t2v_R1", "t2v_R5", "t2v_R10", "t2v_MedR", "v2t_R1", "v2t_R5", "v2t_R10", "v2t_MedR", "sort_acc",
-                    "sort_order_acc")
+    summary_keys = RETRIEVAL_KEYS + ("sort_acc", "sort_order_acc")
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)
@@ -118,8 +126,7 @@ class TranscriptSortTask(Task):
         return metrics
 
     def format_metrics(self, m):
-        line = (f"t2v R@1/5/10 {m['t2v_R1']:.1f}/{m['t2v_R5']:.1f}/{m['t2v_R10']:.1f} MedR {m['t2v_MedR']:.0f}, "
-                f"v2t R@1/5/10 {m['v2t_R1']:.1f}/{m['v2t_R5']:.1f}/{m['v2t_R10']:.1f} MedR {m['v2t_MedR']:.0f}")
+        line = format_retrieval(m)
         if "sort_acc" in m:
             line += f", sort acc {m['sort_acc']:.1f}% (whole order {m['sort_order_acc']:.1f}%)"
         return line
@@ -145,7 +152,7 @@ class PairDiscriminationTask(Task):
     drawn from a generator seeded by (seed, rank, step): different on each rank, identical on a resume. Validation
     reports text-video retrieval on the validation clips, as the official."""
 
-    summary_keys = ("t2v_R1", "t2v_R5", "t2v_R10", "t2v_MedR", "v2t_R1", "v2t_R5", "v2t_R10", "v2t_MedR")
+    summary_keys = RETRIEVAL_KEYS
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)
@@ -153,7 +160,7 @@ class PairDiscriminationTask(Task):
         self.dtype = autocast_dtype(cfg["trainer"]["precision"], self.device)
         self.seed, self.epoch, self.steps = cfg["seed"], 1, 0
 
-    def attach(self, model, datasets):
+    def attach(self, model, datasets, tokenizer=None):
         if len(datasets) != 1:
             raise ValueError(f"CPD trains on one dataset (its memory banks hold one slot per instance), got "
                              f"{len(datasets)} loaders")
@@ -188,8 +195,7 @@ class PairDiscriminationTask(Task):
         return all_reduce_sum([value], self.device)[0] / world_size()
 
     def _generator(self):
-        seed = int(np.random.SeedSequence([self.seed, rank(), self.steps]).generate_state(1)[0])
-        return torch.Generator(device=self.device).manual_seed(seed)
+        return step_generator(self.seed, self.steps, self.device)
 
     def training_losses(self, net, batch):
         text, video = self._forward(net, batch, text_grad=not self.text_frozen)
@@ -212,8 +218,7 @@ class PairDiscriminationTask(Task):
         return retrieval_both_ways(outputs["text"], outputs["video"])
 
     def format_metrics(self, m):
-        return (f"t2v R@1/5/10 {m['t2v_R1']:.1f}/{m['t2v_R5']:.1f}/{m['t2v_R10']:.1f} MedR {m['t2v_MedR']:.0f}, "
-                f"v2t R@1/5/10 {m['v2t_R1']:.1f}/{m['v2t_R5']:.1f}/{m['v2t_R10']:.1f} MedR {m['v2t_MedR']:.0f}")
+        return format_retrieval(m)
 
     def state_dict(self):
         return {"memory": {k: v.cpu() for k, v in self.loss.state_dict().items()}, "steps": self.steps}
@@ -226,6 +231,84 @@ class PairDiscriminationTask(Task):
             raise ValueError(f"the checkpoint's memory banks are {shapes.get('vis_memory')}, but this run's training "
                              f"set and embedding give {tuple(self.loss.vis_memory.shape)}")
         self.loss.load_state_dict({k: v.to(self.device) for k, v in state["memory"].items()})
+        self.steps = int(state["steps"])
+
+
+def step_generator(seed, step, device="cpu"):
+    """A generator for the random draws of one training step: seeded by (seed, rank, step), so each rank draws
+    differently and a resumed run draws what the uninterrupted one did."""
+    return torch.Generator(device=device).manual_seed(
+        int(np.random.SeedSequence([seed, rank(), step]).generate_state(1)[0]))
+
+
+@TASKS.register("SimVTPLoss")
+class MaskedVideoTextTask(Task):
+    """SimVTP: the training batch's captions are word-masked here (the tokenizer's special ids are never chosen;
+    each chosen word becomes its [MASK]), each caption's VTM negative clip is drawn, and the network returns the
+    MVM, MLM and VTM losses and the features VTC reads; `SimVTPLoss` weights them. The draws come from a generator
+    seeded by (seed, rank, step), so a resumed run continues exactly. Validation reports text-video retrieval of
+    whole validation clips and their clean captions (the official validated nothing in pretraining)."""
+
+    summary_keys = RETRIEVAL_KEYS
+
+    def __init__(self, cfg, device):
+        super().__init__(cfg, device)
+        self.loss = OBJECTIVES.build(cfg["loss"]["type"], **(cfg["loss"]["args"] or {}))
+        self.dtype = autocast_dtype(cfg["trainer"]["precision"], self.device)
+        self.gather, self.seed, self.steps = cfg["trainer"]["gather"], cfg["seed"], 0
+        self.special_ids = self.mask_id = None
+
+    def attach(self, model, datasets, tokenizer=None):
+        if any(dataset.texts_per_sample != 1 for dataset in datasets):
+            raise ValueError("SimVTP pairs each clip with one caption; a training dataset gives more (YT-Temporal: set "
+                             "n_trans 1)")
+        hf = getattr(tokenizer, "tokenizer", None)
+        if hf is None or hf.mask_token_id is None:
+            raise ValueError("SimVTP's word masking needs a Hugging Face tokenizer with a [MASK] token")
+        self.special_ids, self.mask_id = sorted(hf.all_special_ids), hf.mask_token_id
+
+    def find_unused_parameters(self, datasets):
+        return not all(self.loss.weights.values())
+
+    def training_losses(self, net, batch):
+        if self.special_ids is None:
+            raise RuntimeError("attach() the task to its tokenizer before training")
+        generator = step_generator(self.seed, self.steps)
+        ids, labels = mask_words(batch["text"]["input_ids"], self.special_ids, self.mask_id,
+                                 self.loss.word_mask_ratio, generator)
+        draws = torch.rand(len(ids), generator=generator)
+        to = functools.partial(torch.Tensor.to, device=self.device, non_blocking=True)
+        text = {"input_ids": to(ids), "attention_mask": to(batch["text"]["attention_mask"])}
+        inputs = {"video": to(batch["video"]), "keep_ind": batch.get("keep_ind"), "text": text,
+                  "mlm_labels": to(labels), "vtm_draws": to(draws), "options": self.loss.model_options(),
+                  "contrast_ids": to(batch["text"]["input_ids"]) if self.loss.contrast_text == "clean" else None}
+        if inputs["keep_ind"] is not None:
+            inputs["keep_ind"] = to(inputs["keep_ind"])
+        self.steps += 1
+        with autocast(self.device, self.dtype):
+            out = net(inputs)
+        return self.loss(out, self.gather)
+
+    @torch.no_grad()
+    def validation_outputs(self, net, batch):
+        inputs = {"mode": "embed", "video": batch["video"].to(self.device),
+                  "text": {k: v.to(self.device) for k, v in batch["text"].items()}}
+        with autocast(self.device, self.dtype):
+            text, video = net(inputs)
+        return {"text": text.float(), "video": video.float()}
+
+    def validation_metrics(self, outputs):
+        return retrieval_both_ways(outputs["text"], outputs["video"])
+
+    def format_metrics(self, m):
+        return format_retrieval(m)
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state):
+        if set(state) != {"steps"}:
+            raise ValueError(f"a SimVTP checkpoint's task state holds 'steps', got {sorted(state)}")
         self.steps = int(state["steps"])
 
 

@@ -23,19 +23,21 @@ def layer_id(name, num_layers):
     return num_layers
 
 
-def param_groups(model, weight_decay, layer_decay, skip=("pos_embed", "cls_token")):
+def param_groups(model, weight_decay, layer_decay, skip=("pos_embed", "cls_token"), num_layers=None, layer_of=None):
     """Optimiser groups keyed by (bucket, decay or not), in first-seen order; frozen parameters left out.
 
     Each group holds `params`, `param_names`, `weight_decay` (0 for 1-D tensors, `*.bias` and names in `skip`;
-    `temporal_embed` is decayed, as official) and `lr_scale = layer_decay ** (num_layers - bucket)`.
+    `temporal_embed` is decayed, as official) and `lr_scale = layer_decay ** (num_layers - bucket)`. The bucket is
+    `layer_id(name)` over `model.blocks`, or `layer_of(name)` with `num_layers` for another layout (SimVTP's towers).
     """
-    num_layers = len(model.blocks) + 1
+    num_layers = num_layers or len(model.blocks) + 1
+    layer_of = layer_of or (lambda name: layer_id(name, num_layers))
     groups = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         decay = not (param.ndim == 1 or name.endswith(".bias") or name in skip)
-        layer = layer_id(name, num_layers)
+        layer = layer_of(name)
         key = (layer, decay)
         if key not in groups:
             groups[key] = {"params": [], "param_names": [], "weight_decay": weight_decay if decay else 0.0,

@@ -124,6 +124,17 @@ class VideoMAEDecoder(nn.Module):
         return self.head(self.norm(x[:, -num_masked:]))
 
 
+def bert_embeddings(text_params, dim):
+    """(BERT's embedding layer, its config) from `text_params` (see `SimVTP`); only the embedding layer is built."""
+    text = {"model": "bert-base-uncased", "pretrained": False, **(text_params or {})}
+    bert = TEXT_ENCODERS.build("huggingface", text["model"], text["pretrained"],
+                               {**(text.get("config") or {}), "num_hidden_layers": 0})
+    if bert.config.model_type != "bert" or bert.config.hidden_size != dim:
+        raise ValueError(f"text_params.model {text['model']!r} must be a BERT model as wide as the encoder ({dim}); "
+                         f"it is a {bert.config.model_type} of width {bert.config.hidden_size}")
+    return bert.embeddings, bert.config
+
+
 def padding_bias(attention_mask, dtype):
     """Tokenizer attention mask (B, L) of 1/0 -> additive bias (B, L): 0 for tokens, -10000 for padding."""
     return (1 - attention_mask).to(dtype) * PAD_BIAS
@@ -225,15 +236,8 @@ class SimVTP(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dec_dim))
         self.register_buffer("decoder_pos_embed", sinusoid_table(self.encoder.num_patches, dec_dim), persistent=False)
         nn.init.trunc_normal_(self.mask_token, std=0.02, a=-0.02, b=0.02)  # official: truncated at one std
-        text = {"model": "bert-base-uncased", "pretrained": False, **(text_params or {})}
-        bert = TEXT_ENCODERS.build("huggingface", text["model"], text["pretrained"],
-                                   {**(text.get("config") or {}), "num_hidden_layers": 0})
-        if bert.config.model_type != "bert" or bert.config.hidden_size != dim:
-            raise ValueError(f"text_params.model {text['model']!r} must be a BERT model as wide as the encoder "
-                             f"({dim}); it is a {bert.config.model_type} of width {bert.config.hidden_size}")
-        self.text_embeddings = bert.embeddings
-        self.text_config = bert.config
-        self.text_cls = nn.Linear(dim, bert.config.vocab_size)
+        self.text_embeddings, self.text_config = bert_embeddings(text_params, dim)
+        self.text_cls = nn.Linear(dim, self.text_config.vocab_size)
         self.vtm_head = nn.Linear(dim, 2)
         xavier_init(self.text_cls)
         xavier_init(self.vtm_head)
@@ -412,6 +416,86 @@ def videomae_state_dict(model):
     """The VideoMAE part of a SimVTP model as a VideoMAE pretraining checkpoint's `model` entry (the inverse of
     `load_videomae_weights`)."""
     return {k: v for k, v in model.state_dict().items() if k.startswith(VIDEOMAE_PARTS)}
+
+
+class SimVTPTower(VideoMAEEncoder):
+    """One tower of SimVTP's retrieval model (the official fine-tuning `VisionTransformer`): the pretrained
+    encoder's patch embedding, positions and blocks plus BERT's embedding layer, without the final LayerNorm (the
+    official drops it), and a new LayerNorm `fc_norm` over the mean of the last block's tokens. Each tower holds
+    both embeddings, as the official, and uses one."""
+
+    def __init__(self, text_params=None, pool="mean", **video_params):
+        super().__init__(**video_params)
+        self.norm = nn.Identity()
+        self.fc_norm = nn.LayerNorm(self.embed_dim, eps=1e-6)
+        self.text_embeddings, self.text_config = bert_embeddings(text_params, self.embed_dim)
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+        self.pool = pool
+
+    def encode_video(self, video):
+        """video (B, T, 3, H, W) -> (B, D)."""
+        return self.fc_norm(self(self.embed(video)).mean(1))
+
+    def encode_text(self, ids, attention_mask):
+        """Token ids and attention mask (B, L) -> (B, D): the mean over every position (official: padding included;
+        pool "masked_mean": the caption's tokens only)."""
+        words = self.text_embeddings(input_ids=ids)
+        tokens = self(words, bias=padding_bias(attention_mask, words.dtype)[:, None, None])
+        if self.pool == "masked_mean":
+            keep = attention_mask.to(tokens.dtype)[..., None]
+            return self.fc_norm((tokens * keep).sum(1) / keep.sum(1).clamp(min=1))
+        return self.fc_norm(tokens.mean(1))
+
+
+class SimVTPRetrieval(nn.Module):
+    """SimVTP's MSR-VTT model (the official `DualVideoTextEncoder`): two independent towers, `video_encoder` and
+    `text_encoder`, both started from the same pretraining checkpoint (`load_pretraining_weights`); the embeddings
+    are compared by cosine similarity, with no projection. `forward(video, text)` -> (video (B, D), text (B, D))."""
+
+    def __init__(self, video_params=None, text_params=None, pool="mean", drop_path_rate=0.1):
+        super().__init__()
+        video = {**(video_params or {}), "drop_path_rate": drop_path_rate}
+        self.video_encoder = SimVTPTower(text_params, pool, **video)
+        self.text_encoder = SimVTPTower(text_params, pool, **video)
+
+    @classmethod
+    def from_pretraining_args(cls, arch_args, drop_path_rate=0.1, pool=None):
+        """The retrieval model of a SimVTP pretraining config's `arch.args` (no weights read)."""
+        video = {k: v for k, v in (arch_args.get("video_params") or {}).items() if k != "drop_path_rate"}
+        text = {**(arch_args.get("text_params") or {}), "pretrained": False}
+        return cls(video, text, pool or arch_args.get("pool", "mean"), drop_path_rate)
+
+    def forward(self, video, text):
+        return (self.video_encoder.encode_video(video),
+                self.text_encoder.encode_text(text["input_ids"], text["attention_mask"]))
+
+
+PRETRAINING_ONLY = ("decoder.", "encoder_to_decoder.", "mask_token", "text_cls.", "vtm_head.", "encoder.norm.",
+                    "text_embeddings.position_ids")
+
+
+def load_pretraining_weights(model, path):
+    """Start both towers of a `SimVTPRetrieval` from a SimVTP pretraining checkpoint (ours, `state_dict`, or the
+    official `model`): `encoder.*` without its final LayerNorm and `text_embeddings.*` go into each tower, as the
+    official loader maps them; `fc_norm` is new. Strict: every other tower tensor must be in the file with its
+    shape, and the file may hold nothing but those and the pretraining-only parts (decoder, heads, final norm),
+    which are reported. Returns the report."""
+    ckpt = checkpoint.read_checkpoint(path)
+    state = next((ckpt[k] for k in ("state_dict", "model") if isinstance(ckpt, dict) and k in ckpt), None)
+    if not isinstance(state, dict):
+        raise checkpoint.CheckpointError(f"{path} holds neither 'state_dict' nor 'model' (a SimVTP pretraining "
+                                         "checkpoint)")
+    state = checkpoint.strip_prefix(state)
+    unused = sorted(k for k in state if k.startswith(PRETRAINING_ONLY))
+    tower = {k[len("encoder."):] if k.startswith("encoder.") else k: v for k, v in state.items() if k not in unused}
+    expected = {k: v for k, v in model.video_encoder.state_dict().items() if not k.startswith("fc_norm.")}
+    checkpoint.check_state_dict(expected, tower, f"{path} (SimVTP pretraining, mapped to a retrieval tower)")
+    for part in (model.video_encoder, model.text_encoder):
+        part.load_state_dict(tower, strict=False)
+    log.info("both towers loaded %d tensors from %s; new: fc_norm; pretraining-only, not used: %s", len(tower), path,
+             ", ".join(sorted({"encoder.norm" if k.startswith("encoder.") else k.split(".")[0] for k in unused})))
+    return {"checkpoint": str(path), "loaded": len(tower), "unused": unused}
 
 
 VTM_NEGATIVES = ("random", "hard")

@@ -368,10 +368,13 @@ class SimVTP(nn.Module):
         if opt["vtm_negatives"] == "random":
             return (torch.arange(b, device=draws.device) + 1 + (draws * (b - 1)).long().clamp(max=b - 2)) % b
         with torch.no_grad():
-            sims = sim_matrix(features["text_feature"].float(), features["video_feature"].float())
-            weights = (sims / opt["temperature"]).softmax(dim=1).fill_diagonal_(0)
-            cdf = weights.cumsum(1) / weights.sum(1, keepdim=True)
-            return torch.searchsorted(cdf, draws[:, None], right=True).squeeze(1).clamp(max=b - 1)
+            logits = sim_matrix(features["text_feature"].float(), features["video_feature"].float()) / opt["temperature"]
+            weights = logits.fill_diagonal_(float("-inf")).softmax(dim=1)  # the own clip has weight exactly 0
+            cdf = weights.cumsum(1)
+            pick = torch.searchsorted(cdf, (draws[:, None] * cdf[:, -1:]).contiguous(), right=True).squeeze(1)
+            columns = torch.arange(b, device=draws.device).expand(b, b)
+            last = torch.where(weights > 0, columns, -1).max(dim=1).values  # where rounding runs past the end
+            return torch.minimum(pick, last)
 
     def vtm_loss(self, tubes, ids, attention, draws, opt, features, joint=None):
         """Cross-entropy of matched (1) / unmatched (0) on the pooled joint pass of the B positive pairs and of the B

@@ -251,6 +251,11 @@ def test_vtm_negatives_are_another_clip_uniformly_or_by_similarity():
     features["video_feature"][1] = torch.tensor([1.0, 0.05, 0, 0])  # clip 1 looks like caption 0
     hard = torch.stack([model.vtm_negatives(d, {**options, "vtm_negatives": "hard"}, features) for d in draws])
     assert not (hard == torch.arange(b)).any() and (hard[:, 0] == 1).float().mean() > 0.99
+    extreme = {**options, "vtm_negatives": "hard", "temperature": 1e-3}  # off-diagonal weights underflow in fp32
+    for draw in (torch.zeros(b), torch.full((b,), 1 - 2 ** -24)):  # the smallest and largest uniform draws
+        for temp in (options, extreme):
+            picks = model.vtm_negatives(draw, {**temp, "vtm_negatives": "hard"}, features)
+            assert not (picks == torch.arange(b)).any() and ((0 <= picks) & (picks < b)).all()
     with pytest.raises(ValueError, match="two clips"):
         model.vtm_negatives(torch.rand(1), options, None)
 

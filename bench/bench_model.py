@@ -1,5 +1,6 @@
 """Model-step benchmark: forward + backward + AdamW step of a full-size model of the TVTS family, built from a
-pretraining config's `arch` entry (default: TVTS at the paper configuration; no weights are read).
+pretraining config's `arch` entry (default: TVTS at the paper configuration; no weights are read). TVTS and TVTSv2
+step their video-text NCE + sort loss; SimVTP its four losses (MVM, MLM, VTC, VTM: four encoder passes).
 
 Measures clips/s, peak memory and the model FLOPs utilisation (FLOPs of one step counted by PyTorch's
 FlopCounterMode: matmuls, convolutions and attention, forward and backward; over the GPU's data-sheet peak) for fp32
@@ -9,6 +10,7 @@ allocated; CPU: peak resident set size of the process). Prints a Markdown table 
     python bench/bench_model.py --batch-size 2 --steps 3                                        # CPU, TVTS
     python bench/bench_model.py --batch-size 24 --device cuda                                   # the official batch
     python bench/bench_model.py --config configs/tvtsv2-b16.json --batch-size 12 --device cuda  # TVTSv2 B/16
+    python bench/bench_model.py --config configs/simvtp-webvid.json --batch-size 16 --device cuda  # SimVTP
 """
 import argparse
 import itertools
@@ -26,10 +28,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from model import ARCHITECTURES, TVTSLoss, build_model  # noqa: E402
+from model.simvtp import SimVTPLoss  # noqa: E402
 from utils import load_config  # noqa: E402
 from utils.hardware import describe_cpu  # noqa: E402
 
 DEFAULT_FRAMES = {"TVTS": 16, "TVTSv2": 12}
+
+
+def simvtp_batch(model, args, device):
+    """Random SimVTP inputs: tube-masked clips (the config's ratio, VideoMAE's count), one caption of `seq_len`
+    tokens per clip with 75% of them masked, VTM draws."""
+    b, patches = args.batch_size, model.encoder.patches_per_frame
+    keep = torch.stack([torch.randperm(patches)[int(args.mask_ratio * patches):].sort().values for _ in range(b)])
+    ids = torch.randint(1, model.text_vocab_size - 1, (b, min(args.seq_len, model.text_context_length)), device=device)
+    labels = torch.where(torch.rand(ids.shape, device=device) < 0.75, ids, -100)
+    return {"video": torch.randn(b, args.frames, 3, args.res, args.res, device=device), "keep_ind": keep.to(device),
+            "text": {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, "mlm_labels": labels,
+            "vtm_draws": torch.rand(b, device=device), "options": SimVTPLoss().model_options()}
 
 
 def synthetic_batch(model, args, device):
@@ -54,19 +69,28 @@ def run_one(args, precision, attention, checkpointing):
     device = torch.device(args.device)
     torch.manual_seed(0)
     arch = load_config(args.config)["arch"]
-    net_args = {**ARCHITECTURES.get(arch["type"]).architecture_only(arch["args"]), "attention": attention,
-                "grad_checkpointing": checkpointing}
+    net_args = ARCHITECTURES.get(arch["type"]).architecture_only(arch["args"])
+    layers = {"attention": attention, "grad_checkpointing": checkpointing}
+    simvtp = arch["type"] == "SimVTP"
+    if simvtp:  # the encoder's and decoder's own settings
+        net_args = {**net_args, "video_params": {**net_args.get("video_params", {}), **layers},
+                    "decoder_params": {**net_args.get("decoder_params", {}), **layers}}
+    else:
+        net_args = {**net_args, **layers}
     model = build_model({"type": arch["type"], "args": net_args}).to(device)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, eps=1e-6, weight_decay=0)
-    loss_fn = TVTSLoss()
-    batch = synthetic_batch(model, args, device)
+    loss_fn = SimVTPLoss() if simvtp else TVTSLoss()
+    batch = simvtp_batch(model, args, device) if simvtp else synthetic_batch(model, args, device)
     b = args.batch_size
     dtype = torch.bfloat16 if precision == "bf16" else None
 
     def step():
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            text, video, logits = model(batch)
-            loss = loss_fn(video.float(), text.float(), logits.float())["total"]
+            if simvtp:
+                loss = loss_fn(model(batch))["total"]
+            else:
+                text, video, logits = model(batch)
+                loss = loss_fn(video.float(), text.float(), logits.float())["total"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -125,7 +149,7 @@ def main():
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--frames", type=int, default=None, help="default: the method's (TVTS 16, TVTSv2 12)")
+    p.add_argument("--frames", type=int, default=None, help="default: the method's (TVTS 16, TVTSv2 12; SimVTP: its config's)")
     p.add_argument("--res", type=int, default=224)
     p.add_argument("--mask-ratio", type=float, default=None, help="default: the config's first loader's")
     p.add_argument("--n-trans", type=int, default=4)
@@ -140,8 +164,10 @@ def main():
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one configuration and print JSON
     args = p.parse_args()
     cfg = load_config(args.config)
-    if args.frames is None:
-        args.frames = DEFAULT_FRAMES.get(cfg["arch"]["type"], 16)
+    if args.frames is None:  # SimVTP's fixed position table sets its frame count
+        video = (cfg["arch"]["args"] or {}).get("video_params") or {}
+        args.frames = video.get("num_frames", 16) if cfg["arch"]["type"] == "SimVTP" else \
+            DEFAULT_FRAMES.get(cfg["arch"]["type"], 16)
     if args.mask_ratio is None:
         loader = cfg["data_loader"][0]["args"]
         loader = {**loader, **loader.get("video_params", {})}
@@ -154,7 +180,8 @@ def main():
 
     header = (f"{cfg['arch']['type']} model step ({os.path.basename(args.config)}; forward + backward + AdamW), "
               f"batch {args.batch_size}, {args.frames} frames at "
-              f"{args.res}px, mask {args.mask_ratio}, K={args.n_trans}, {args.seq_len} tokens per transcript; "
+              f"{args.res}px, mask {args.mask_ratio}, "
+              f"{'one caption' if cfg['arch']['type'] == 'SimVTP' else f'K={args.n_trans}'} of {args.seq_len} tokens; "
               f"{machine(args.device)}")
     rows = ["| precision | attention | checkpointing | clips/s | s/step | peak memory (GiB) | TFLOP/step | TFLOP/s | "
             "MFU |", "|---|---|---|---|---|---|---|---|---|"]

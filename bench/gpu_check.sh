@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The prepared check for a lent GPU (one GPU, under 8 minutes): the full-size pretraining step of TVTS v1 (ViT-B/16,
-# 16 frames, the official 24 clips per GPU) and TVTSv2 B/16 (12 frames, 12 clips per GPU) in fp32 and bf16 -
+# The prepared check for a lent GPU (one GPU, under 10 minutes): the full-size pretraining step of TVTS v1 (ViT-B/16,
+# 16 frames, the official 24 clips per GPU), TVTSv2 B/16 (12 frames, 12 clips per GPU) and SimVTP (16 frames, 90%
+# tube masking, the official 16 clips per GPU) in fp32 and bf16 -
 # clips/s, peak memory, counted FLOPs and MFU (bench/bench_model.py) - then the YT-Temporal loader's samples/s
 # with 4, 8 and 16 DataLoader workers on the realistic corpus, original files and both re-encoding profiles
 # (bench/bench_loader.py). Every table goes to $OUT (default bench/results/gpu_check) and to the screen, ready for
@@ -13,12 +14,12 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results/gpu_check}
 mkdir -p "$OUT"
 if [ "${1:-}" = "--dry-run" ]; then
-    MODELS=("configs/demo-cpu.json 2" "configs/tvtsv2-demo-cpu.json 2")
+    MODELS=("configs/demo-cpu.json 2" "configs/tvtsv2-demo-cpu.json 2" "configs/simvtp-demo-cpu.json 2")
     STEP=(--device cpu --res 32 --steps 1 --warmup 1)
     LOADER=(--realistic --readers pyav --realistic-videos 1 --realistic-seconds 26 --realistic-samples 1 --repeats 1
             --input-res 32 --workers 0 1 --batch-size 2 --batches 1 --profiles sampler)
 else
-    MODELS=("configs/dist-yt-pt.json 24" "configs/tvtsv2-b16.json 12")
+    MODELS=("configs/dist-yt-pt.json 24" "configs/tvtsv2-b16.json 12" "configs/simvtp-webvid.json 16")
     STEP=(--device cuda --steps 10 --warmup 3)
     LOADER=(--realistic --readers decord pyav --realistic-videos 16 --realistic-samples 16 --repeats 1 --input-res 224
             --workers 4 8 16 --batch-size 24 --batches 6)

@@ -12,7 +12,7 @@ def test_gpu_check_dry_run_writes_every_table(tmp_path):
     done = subprocess.run(["bash", os.path.join(ROOT, "bench", "gpu_check.sh"), "--dry-run"], env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    for name in ("demo-cpu", "tvtsv2-demo-cpu"):
+    for name in ("demo-cpu", "tvtsv2-demo-cpu", "simvtp-demo-cpu"):
         table = (out / f"model_{name}.md").read_text()
         assert "| TFLOP/step | TFLOP/s | MFU |" in table and "CPU cores" in table
         rows = [line.split(" | ") for line in table.splitlines() if line.startswith(("| fp32 ", "| bf16 "))]

@@ -1,4 +1,4 @@
-"""Features of your own videos from a TVTS, TVTSv2 or CPD checkpoint: one vector per video.
+"""Features of your own videos from a TVTS, TVTSv2, CPD or SimVTP checkpoint: one vector per video.
 
     python -m downstream.extract_features --finetune TVTS_yt_pt.pth --input my_videos/ --output feats.npz
     python -m downstream.extract_features --model configs/tvtsv2-b16.json --finetune TVTSv2_B_16.pth \
@@ -10,7 +10,9 @@ the short side resized to `--short_side_size` and the centre square; a TVTSv2 co
 feature, the projected video CLS embedding, unnormalised (512-d for B, 1024-d for H/14), from 12 frames at
 linspace(0, n - 1, 12) squashed to `--input_size` squares; a CPD config (or `slowonly_r3d50`) gives the 3D
 ResNet's pooled 2048-d feature from 8 frames at segment centres, short side resize and centre square (CPD has no
-official feature rule; 8 is its pretraining clip length). A config sets every input parameter it holds (frame
+official feature rule; 8 is its pretraining clip length); a SimVTP config gives the unit-norm mean of its encoder's
+tokens over the whole unmasked clip (768-d for ViT-B; the retrieval embedding of its pretraining validation) from as
+many frames as its position table holds (16) at segment centres, short side resize and centre square. A config sets every input parameter it holds (frame
 count and size); `--num_frames`, `--sampling` and `--resize` override the method's rule, and `--sampler eval` takes
 the zero-shot evaluation input instead (12 frames at bin middles, short side 268 nearest, centre crop for TVTSv2).
 
@@ -55,7 +57,8 @@ RESIZES = ("short_side_crop", "squash")
 # (CPD has none: ours takes its pretraining clip length at segment centres over the whole video)
 METHOD_DEFAULTS = {"TVTS": {"num_frames": 16, "sampling": "centers", "resize": "short_side_crop"},
                    "TVTSv2": {"num_frames": 12, "sampling": "linspace", "resize": "squash"},
-                   "CPD": {"num_frames": 8, "sampling": "centers", "resize": "short_side_crop"}}
+                   "CPD": {"num_frames": 8, "sampling": "centers", "resize": "short_side_crop"},
+                   "SimVTP": {"num_frames": None, "sampling": "centers", "resize": "short_side_crop"}}
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
 
 
@@ -174,8 +177,11 @@ class Extractor:
             self.net = build_model({"type": arch["type"],
                                     "args": ARCHITECTURES.get(arch["type"]).architecture_only(arch["args"])})
             load_checkpoint(self.net, checkpoint)
-            self.input_size = input_size or self.net.video_model.image_size
+            tower = self.net.video_model
+            self.input_size = input_size or getattr(tower, "image_size", None) or tower.img_size
             self.interpolation = resize_interpolation(arch["config"])
+            if rule["num_frames"] is None:  # SimVTP: its fixed position table sets the frame count
+                rule["num_frames"] = tower.num_frames
         self.net.to(self.device).eval()
         self.num_frames, self.sampling, self.resize = rule["num_frames"], rule["sampling"], rule["resize"]
         self.short_side_size = short_side_size or self.input_size

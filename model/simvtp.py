@@ -9,7 +9,8 @@ part, so `load_videomae_weights` loads one as it is, strictly, and reports what 
 
 `model(inputs)` returns the MVM, MLM and VTM losses and the unimodal features VTC needs (`SimVTPLoss` weights the
 terms and computes VTC, over the local batch or gathered); with `inputs["mode"] == "embed"` it returns unit-norm
-(text, video) embeddings of whole videos and clean captions, for validation and retrieval.
+(text, video) embeddings of whole videos and clean captions, for validation; `compute_text` / `compute_video` give
+them to the zero-shot protocols and feature extraction, as for the other architectures.
 """
 import logging
 
@@ -302,12 +303,27 @@ class SimVTP(nn.Module):
     def joint_keep(self, num_video, attention_mask):
         return torch.cat([attention_mask.new_ones(attention_mask.shape[0], num_video), attention_mask], dim=1)
 
+    # ------------------------------------------------------------------------------------------ evaluation
+    @property
+    def video_model(self):
+        """The video tower, under the name the evaluation protocols read (frames, frame size)."""
+        return self.encoder
+
+    def compute_text(self, text):
+        """Tokenizer output -> (pooled features (B, D), unit-norm embeddings (B, D)), as the other architectures'."""
+        features = self.encode_text(text["input_ids"], text["attention_mask"])
+        return features, F.normalize(features, dim=1)
+
+    def compute_video(self, video, keep_ind=None):
+        """video (B, T, 3, H, W), optional spatial kept positions -> (the encoder's tokens, unit-norm mean)."""
+        visible = None if keep_ind is None else self.visible_and_masked(keep_ind)[0]
+        tokens = self.encoder(self.encoder.embed(video, visible))
+        return tokens, F.normalize(tokens.mean(1), dim=1)
+
     # ------------------------------------------------------------------------------------------ passes
     def forward(self, inputs):
         if inputs.get("mode") == "embed":
-            text = inputs["text"]
-            return (F.normalize(self.encode_text(text["input_ids"], text["attention_mask"]), dim=1),
-                    F.normalize(self.encode_video(inputs["video"]), dim=1))
+            return self.compute_text(inputs["text"])[1], self.compute_video(inputs["video"])[1]
         return self.pretrain(inputs)
 
     def pretrain(self, inputs):

@@ -179,3 +179,23 @@ def test_the_launch_script_passes_the_official_recipe(tmp_path):
     assert (args.layer_decay, args.layer_decay_rule, args.drop_path, args.precision) == (0.75, "official", 0.1, "fp16")
     assert (args.test_num_segment, args.test_num_crop, args.select_on, args.temperature) == (3, 3, "test", 0.05)
     assert (args.aa, args.reprob, args.gather) == ("rand-m7-n4-mstd0.5-inc1", 0.25, False)
+
+
+def test_features_of_a_simvtp_checkpoint_follow_its_config(msrvtt, tmp_path):
+    """Feature extraction from a SimVTP pretraining checkpoint: the config's frame count and size, the unit-norm
+    mean of the encoder's tokens over the whole clip."""
+    from downstream.extract_features import Extractor
+    from model import build_model
+    torch.manual_seed(0)
+    net = build_model({"type": "SimVTP", "args": copy.deepcopy(TINY_SIMVTP_ARGS)}).eval()
+    torch.save({"state_dict": net.state_dict()}, tmp_path / "pt.pth")
+    paths = [str(msrvtt / "videos" / f"video{i}.mp4") for i in range(3)]
+    extractor = Extractor(str(tmp_path / "pt.pth"), model=str(msrvtt / "config.json"), device="cpu", reader="pyav")
+    features = extractor(paths)
+    assert (extractor.num_frames, extractor.input_size) == (4, 32) and features.shape == (3, 32)
+    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1, atol=1e-5)
+    clip = extractor.dataset(paths)[1]["video"][None]
+    with torch.no_grad():
+        tokens = net.encoder(net.encoder.embed(clip))
+    np.testing.assert_allclose(features[1], torch.nn.functional.normalize(tokens.mean(1), dim=1)[0].numpy(),
+                               atol=1e-5)

@@ -131,6 +131,19 @@ def test_tvts_v1_checkpoints_run_the_text_protocols(sets, tmp_path):
     assert results["pairs"] == K
 
 
+def test_simvtp_pretraining_checkpoints_run_zero_shot_retrieval(sets, tmp_path):
+    """SimVTP's mean-pooled unimodal passes as the retrieval embeddings, from one of its training checkpoints."""
+    config = os.path.join(ROOT, "configs", "simvtp-demo-cpu.json")
+    torch.manual_seed(0)
+    net = build_model(load_config(config)["arch"])
+    torch.save({"state_dict": net.state_dict()}, tmp_path / "simvtp.pth")
+    args = ["--config", config, "--checkpoint", str(tmp_path / "simvtp.pth"), "--dataset", "msrvtt", "--data-dir",
+            os.path.join(sets["data"], "msrvtt"), "--meta-dir", sets["meta"], "--output-dir", str(tmp_path / "out"),
+            "--no-check-rows", "--num-workers", "0", "--device", "cpu", f"tokenizer.name={sets['tokenizer']}"]
+    results = zero_retrieval.main(args)
+    assert results["pairs"] == K and results["failed"] == 0 and 1 <= results["t2v"]["MedR"] <= K
+
+
 def test_two_processes_equal_one(sets, tmp_path):
     one = zero_retrieval.main(flags(sets, "didemo", tmp_path / "one"))
     with socket.socket() as s:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from data_loader.base import FailSafeDataset
 from data_loader.readers import ReaderByFile, VideoReadError
 from data_loader.tokenizers import build_tokenizer
+from model.checkpoint import CheckpointError, load_state_dict_strict, read_checkpoint, strip_prefix
 from model.loss import norm_softmax_loss, sim_matrix
 from model.simvtp import SimVTPRetrieval, load_pretraining_weights
 from utils.amp import OptimizerStep, autocast, autocast_dtype
@@ -152,49 +153,70 @@ def retrieval_loss(video, text, temperature, gather):
 
 
 @torch.no_grad()
-def embed_split(model, loader, data, tokenizer, *, device, dtype, batch_size, env, desc):
-    """(text (N, D), video (N, D)) embeddings of every video of `data`: each video's views averaged, each caption
-    embedded once; videos with no readable view are left out, and counted."""
+def _sum_by_video(sums, counts, indices, embeddings):
+    for i, e in zip(indices, embeddings):
+        sums[i] = sums.get(i, 0) + e
+        counts[i] = counts.get(i, 0) + 1
+
+
+@torch.no_grad()
+def embed_split(model, loader, data, tokenizer, *, device, dtype, batch_size, env, desc, captions="views"):
+    """(text (N, D), video (N, D)) embeddings of every video of `data` with a readable view, and how many have
+    none (left out, counted). Video: the mean over its views. Caption, `captions` "views" (official): embedded with
+    each view, in that view's evaluation batch (padded to the batch's longest), and averaged like the video;
+    "once": embedded once, in batches of `batch_size` captions."""
     model.eval()
     net = model.module if isinstance(model, DistributedDataParallel) else model
-    sums, counts, failed = {}, {}, []
+    acc = {"video": ({}, {}), "text": ({}, {})}
+    failed = []
     for batch in tqdm(loader, desc=desc, disable=not env.is_main, dynamic_ncols=True, leave=False):
         failed.extend(batch["failed"])
         if "video" not in batch:
             continue
+        index = batch["video_index"].tolist()
         with autocast(device, dtype):
-            emb = net.video_encoder.encode_video(batch["video"].to(device).transpose(1, 2)).float().cpu()
-        for i, e in zip(batch["video_index"].tolist(), emb):
-            sums[i] = sums.get(i, 0) + e
-            counts[i] = counts.get(i, 0) + 1
-    parts = gather_objects({"sums": sums, "counts": counts, "failed": failed})
-    sums, counts = {}, {}
+            video = net.video_encoder.encode_video(batch["video"].to(device).transpose(1, 2)).float().cpu()
+            _sum_by_video(*acc["video"], index, video)
+            if captions == "views":
+                tokens = {k: v.to(device) for k, v in batch["text"].items()}
+                text = net.text_encoder.encode_text(tokens["input_ids"], tokens["attention_mask"]).float().cpu()
+                _sum_by_video(*acc["text"], index, text)
+    parts = gather_objects({"acc": acc, "failed": failed})
+    merged = {kind: ({}, {}) for kind in acc}
     for part in parts:
-        for i, e in part["sums"].items():
-            sums[i] = sums.get(i, 0) + e
-            counts[i] = counts.get(i, 0) + part["counts"][i]
-    keep = sorted(sums)
-    video = torch.stack([sums[i] / counts[i] for i in keep])
-    captions = [data.entries[i][1] for i in keep]
-    mine = list(range(env.rank, len(captions), env.world_size))
-    texts = {}
+        for kind, (sums, counts) in part["acc"].items():
+            for i, e in sums.items():
+                merged[kind][0][i] = merged[kind][0].get(i, 0) + e
+                merged[kind][1][i] = merged[kind][1].get(i, 0) + counts[i]
+    report_failures([r for p in parts for r in p["failed"]], f"{desc} views")
+    keep = sorted(merged["video"][0])
+    if not keep:
+        raise RuntimeError(f"{desc}: no video of the {len(data.entries)} listed could be read (first: "
+                           f"{data.paths[0]}); check --data_path / --video_root")
+
+    def means(kind):
+        sums, counts = merged[kind]
+        return torch.stack([sums[i] / counts[i] for i in keep])
+    if captions == "views":
+        return means("text"), means("video"), len(data.entries) - len(keep)
+    texts = [data.entries[i][1] for i in keep]
+    mine, embedded = list(range(env.rank, len(texts), env.world_size)), {}
     for start in range(0, len(mine), batch_size):
         rows = mine[start:start + batch_size]
-        tokens = {k: v.to(device) for k, v in tokenizer([captions[j] for j in rows]).items()}
+        tokens = {k: v.to(device) for k, v in tokenizer([texts[j] for j in rows]).items()}
         with autocast(device, dtype):
             emb = net.text_encoder.encode_text(tokens["input_ids"], tokens["attention_mask"]).float().cpu()
-        texts.update(zip(rows, emb))
-    merged = {}
-    for part in gather_objects(texts):
-        merged.update(part)
-    text = torch.stack([merged[j] for j in range(len(captions))])
-    report_failures([r for p in parts for r in p["failed"]], f"{desc} views")
-    return text, video, len(data.entries) - len(keep)
+        embedded.update(zip(rows, emb))
+    gathered = {}
+    for part in gather_objects(embedded):
+        gathered.update(part)
+    return torch.stack([gathered[j] for j in range(len(texts))]), means("video"), len(data.entries) - len(keep)
 
 
 def evaluate(model, loader, data, tokenizer, args, env, dtype, desc):
     text, video, missing = embed_split(model, loader, data, tokenizer, device=env.device, dtype=dtype,
-                                       batch_size=args.batch_size, env=env, desc=desc)
+                                       batch_size=args.eval_batch_size, env=env, desc=desc,
+                                       captions=args.caption_embedding)
     metrics = text_video_metrics(sim_matrix(text, video))
     flat = {f"{d}_{k.replace('@', '')}": v for d, m in metrics.items() for k, v in m.items()}
     flat.update(videos=len(text), videos_missing=missing)
@@ -247,6 +269,10 @@ def build_parser():
                    help="val: a held-out part of train (ours); test: the best epoch on the test set (official)")
     p.add_argument("--val_videos", type=int, default=1000)
     p.add_argument("--batch_size", type=int, default=8, help="per process (official 8 x 8 GPUs)")
+    p.add_argument("--eval_batch_size", type=int, default=12, help="per process (official: 1.5 x 8)")
+    p.add_argument("--caption_embedding", default="views", choices=("views", "once"),
+                   help="views: embed each caption with every test view in its batch and average (official); "
+                        "once: one embedding per caption")
     p.add_argument("--update_freq", type=int, default=1)
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--max_steps_per_epoch", type=int, default=0)
@@ -282,6 +308,15 @@ def build_parser():
     return p
 
 
+def load_finetuned(model, path):
+    """Strictly load a fine-tuned retrieval checkpoint: ours (`model`) or the official DeepSpeed file (`module`)."""
+    ckpt = read_checkpoint(path)
+    state = next((ckpt[k] for k in ("model", "module") if isinstance(ckpt, dict) and k in ckpt), None)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds neither 'model' nor 'module' (a fine-tuned SimVTP retrieval checkpoint)")
+    load_state_dict_strict(model, strip_prefix(state), str(path))
+
+
 def checkpoint_state(model, optimizer, amp, epoch, best, args):
     net = model.module if isinstance(model, DistributedDataParallel) else model
     return {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scaler": amp.state_dict(),
@@ -310,14 +345,14 @@ def main(argv=None):
 
     def eval_loader(entries, mode):
         data = CaptionedVideos(entries, root, mode, **views)
-        return data, DataLoader(data, batch_size=args.batch_size, sampler=ShardSampler(len(data), env.rank,
-                                                                                       env.world_size),
+        return data, DataLoader(data, batch_size=args.eval_batch_size, sampler=ShardSampler(len(data), env.rank,
+                                                                                            env.world_size),
                                 num_workers=args.num_workers, collate_fn=collate)
 
     model = SimVTPRetrieval.from_pretraining_args(config["arch"]["args"], args.drop_path, args.pool).to(env.device)
     test_data, test_loader = eval_loader(test_entries, "test")
     if args.eval:
-        model.load_state_dict(torch.load(args.eval, map_location="cpu", weights_only=True)["model"])
+        load_finetuned(model, args.eval)
         result = evaluate(model, test_loader, test_data, tokenizer, args, env, dtype, "test")
         if env.is_main:
             write_json(os.path.join(args.output_dir, "results.json"), {"test": result, "checkpoint": args.eval})
@@ -359,6 +394,8 @@ def main(argv=None):
     log.info("%d training videos (%d steps of %d pairs an epoch), %d validation (%s), %d test; lr %.3g",
              len(train_data), steps, total_batch, len(val_entries), args.select_on, len(test_entries), lr)
     best, log_path = None, os.path.join(args.output_dir, "log.jsonl")
+    if env.is_main and os.path.exists(log_path):
+        os.remove(log_path)  # a new run's log; checkpoints are overwritten the same way
     for epoch in range(1, args.epochs + 1):
         sampler.set_epoch(epoch)
         train_data.set_epoch(epoch)
@@ -381,8 +418,7 @@ def main(argv=None):
                 save_torch(state, os.path.join(args.output_dir, f"checkpoint-{epoch}.pth"))
     if env.distributed:
         torch.distributed.barrier()
-    model.load_state_dict(torch.load(os.path.join(args.output_dir, "checkpoint-best.pth"), map_location="cpu",
-                                     weights_only=True)["model"])
+    load_finetuned(model, os.path.join(args.output_dir, "checkpoint-best.pth"))
     result = evaluate(model, test_loader, test_data, tokenizer, args, env, dtype, "test")
     if env.is_main:
         write_json(os.path.join(args.output_dir, "results.json"),

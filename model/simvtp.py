@@ -495,16 +495,15 @@ PRETRAINING_ONLY = ("decoder.", "encoder_to_decoder.", "mask_token", "text_cls."
 
 
 def load_pretraining_weights(model, path):
-    """Start both towers of a `SimVTPRetrieval` from a SimVTP pretraining checkpoint (ours, `state_dict`, or the
-    official `model`): `encoder.*` without its final LayerNorm and `text_embeddings.*` go into each tower, as the
+    """Start both towers of a `SimVTPRetrieval` from a SimVTP pretraining checkpoint (ours, `state_dict`; the
+    official `model`; a DeepSpeed `module`; or a bare state dict, as the official loader accepts): `encoder.*` without its final LayerNorm and `text_embeddings.*` go into each tower, as the
     official loader maps them; `fc_norm` is new. Strict: every other tower tensor must be in the file with its
     shape, and the file may hold nothing but those and the pretraining-only parts (decoder, heads, final norm),
     which are reported. Returns the report."""
     ckpt = checkpoint.read_checkpoint(path)
-    state = next((ckpt[k] for k in ("state_dict", "model") if isinstance(ckpt, dict) and k in ckpt), None)
+    state = next((ckpt[k] for k in ("state_dict", "model", "module") if isinstance(ckpt, dict) and k in ckpt), ckpt)
     if not isinstance(state, dict):
-        raise checkpoint.CheckpointError(f"{path} holds neither 'state_dict' nor 'model' (a SimVTP pretraining "
-                                         "checkpoint)")
+        raise checkpoint.CheckpointError(f"{path} holds no state dict (a SimVTP pretraining checkpoint)")
     state = checkpoint.strip_prefix(state)
     unused = sorted(k for k in state if k.startswith(PRETRAINING_ONLY))
     tower = {k[len("encoder."):] if k.startswith("encoder.") else k: v for k, v in state.items() if k not in unused}

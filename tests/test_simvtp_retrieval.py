@@ -66,6 +66,9 @@ def test_both_towers_start_from_the_pretraining_encoder(tmp_path):
         for blk in pretrained.encoder.blocks:
             x = blk(x, bias=bias)
         torch.testing.assert_close(model.text_encoder.encode_text(ids, att), model.text_encoder.fc_norm(x.mean(1)))
+    for layout in ({"module": pretrained.state_dict()}, pretrained.state_dict()):  # DeepSpeed, bare
+        torch.save(layout, path)
+        assert load_pretraining_weights(tiny_retrieval(), path)["loaded"] == report["loaded"]
     torch.save({"model": {**pretrained.state_dict(), "head.weight": torch.zeros(2)}}, path)
     with pytest.raises(CheckpointError, match="unexpected: head.weight"):
         load_pretraining_weights(model, path)
@@ -152,6 +155,14 @@ def test_fine_tuning_selects_on_the_carved_split_and_tests_the_selection(msrvtt,
                      "--test_num_segment", "2", "--test_num_crop", "2", "--precision", "fp32", "--num_workers", "0",
                      "--device", "cpu", "--batch_size", "2", "--reader", "pyav"])
     assert again == pytest.approx(result)
+    best = torch.load(tmp_path / "run" / "checkpoint-best.pth", weights_only=True)
+    torch.save({"module": {"module." + k: v for k, v in best["model"].items()}}, tmp_path / "deepspeed.pt")
+    model = tiny_retrieval()
+    rf.load_finetuned(model, str(tmp_path / "deepspeed.pt"))  # the official DeepSpeed layout
+    assert torch.equal(model.text_encoder.fc_norm.weight, best["model"]["text_encoder.fc_norm.weight"])
+    with pytest.raises(RuntimeError, match="no video of the 2 listed could be read.*--video_root"):
+        run(msrvtt, tmp_path / "none", "--video_root", str(tmp_path / "nowhere"), "--eval",
+            str(tmp_path / "run" / "checkpoint-best.pth"))
 
 
 def test_selecting_on_the_test_set_is_the_official_rule(msrvtt, tmp_path):
@@ -199,3 +210,24 @@ def test_features_of_a_simvtp_checkpoint_follow_its_config(msrvtt, tmp_path):
         tokens = net.encoder(net.encoder.embed(clip))
     np.testing.assert_allclose(features[1], torch.nn.functional.normalize(tokens.mean(1), dim=1)[0].numpy(),
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("pool", ["mean", "masked_mean"])
+def test_caption_embeddings_per_view_depend_on_padding_only_with_the_official_mean(msrvtt, pool):
+    """The official embeds a caption with each of its views, in that view's batch (padded to the batch's longest),
+    and averages the copies; with mean pooling over padding that differs from one embedding per caption, with a
+    masked mean it does not."""
+    from torch.utils.data import DataLoader
+    from data_loader.tokenizers import build_tokenizer
+    from downstream.engine import ShardSampler
+    from utils.distributed import DistEnv
+    tokenizer = build_tokenizer("huggingface", str(msrvtt / "tok"), max_length=512)
+    entries = [(f"videos/video{i}.mp4", " ".join(f"w{j}" for j in range(i + 1))) for i in range(4)]  # lengths differ
+    data = rf.CaptionedVideos(entries, str(msrvtt), "test", num_frames=4, sampling_rate=2, short_side_size=32,
+                              test_num_segment=2, test_num_crop=1, reader="pyav")
+    loader = DataLoader(data, batch_size=3, sampler=ShardSampler(len(data)), collate_fn=rf.CaptionCollator(tokenizer))
+    model = tiny_retrieval(pool=pool)
+    out = {mode: rf.embed_split(model, loader, data, tokenizer, device=torch.device("cpu"), dtype=None, batch_size=4,
+                                env=DistEnv(), desc="test", captions=mode) for mode in ("views", "once")}
+    torch.testing.assert_close(out["views"][1], out["once"][1])  # the videos are the same either way
+    assert torch.allclose(out["views"][0], out["once"][0], atol=1e-5) == (pool == "masked_mean")

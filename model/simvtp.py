@@ -165,6 +165,15 @@ def pixel_targets(video, tubelet, patch, normalise=True):
     return x.reshape(b, x.shape[1], -1)
 
 
+def pool_tokens(tokens, keep, pool):
+    """The mean over the token axis (pool "mean", official: every token); with "masked_mean", over the tokens
+    `keep` (B, N) marks only."""
+    if pool == "mean" or keep is None:
+        return tokens.mean(1)
+    keep = keep.to(tokens.dtype)[..., None]
+    return (tokens * keep).sum(1) / keep.sum(1).clamp(min=1)
+
+
 def gather_tokens(x, index):
     """x (B, N, D), index (B, n) -> (B, n, D)."""
     return x.gather(1, index[..., None].expand(-1, -1, x.shape[-1]))
@@ -277,11 +286,7 @@ class SimVTP(nn.Module):
         return visible, masked.view(keep.shape[0], -1)
 
     def pooled(self, tokens, keep=None):
-        """The mean over the token axis; with pool "masked_mean", over the tokens `keep` (B, N) marks only."""
-        if self.pool == "mean" or keep is None:
-            return tokens.mean(1)
-        keep = keep.to(tokens.dtype)[..., None]
-        return (tokens * keep).sum(1) / keep.sum(1).clamp(min=1)
+        return pool_tokens(tokens, keep, self.pool)
 
     def encode_text(self, ids, attention_mask, words=None):
         """The text-only pass: (B, D) pooled features of BERT embeddings through the encoder, padding masked."""
@@ -461,10 +466,7 @@ class SimVTPTower(VideoMAEEncoder):
         pool "masked_mean": the caption's tokens only)."""
         words = self.text_embeddings(input_ids=ids)
         tokens = self(words, bias=padding_bias(attention_mask, words.dtype)[:, None, None])
-        if self.pool == "masked_mean":
-            keep = attention_mask.to(tokens.dtype)[..., None]
-            return self.fc_norm((tokens * keep).sum(1) / keep.sum(1).clamp(min=1))
-        return self.fc_norm(tokens.mean(1))
+        return self.fc_norm(pool_tokens(tokens, attention_mask, self.pool))
 
 
 class SimVTPRetrieval(nn.Module):

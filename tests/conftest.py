@@ -11,6 +11,11 @@ sys.path.insert(0, ROOT)
 
 from model import TVTS, build_model  # noqa: E402
 
+def overridden(base, overrides):
+    """A deep copy of a tiny config's arguments with top-level keys replaced."""
+    return {**copy.deepcopy(base), **overrides}
+
+
 TINY_ARGS = {
     "video_params": {"arch_config": "base_patch16_224", "num_frames": 16, "img_size": 32, "patch_size": 8,
                      "embed_dim": 64, "depth": 2, "num_heads": 4},
@@ -24,9 +29,7 @@ TINY_ARGS = {
 
 
 def tiny_args(**overrides):
-    args = copy.deepcopy(TINY_ARGS)
-    args.update(overrides)
-    return args
+    return overridden(TINY_ARGS, overrides)
 
 
 def tiny_model(seed=0, **overrides):
@@ -44,9 +47,7 @@ TINY_CPD_ARGS = {
 
 
 def tiny_cpd_args(**overrides):
-    args = copy.deepcopy(TINY_CPD_ARGS)
-    args.update(overrides)
-    return args
+    return overridden(TINY_CPD_ARGS, overrides)
 
 
 def tiny_cpd(seed=0, **overrides):
@@ -154,9 +155,7 @@ TINY_SIMVTP_ARGS = {
 
 
 def tiny_simvtp_args(**overrides):
-    args = copy.deepcopy(TINY_SIMVTP_ARGS)
-    args.update(overrides)
-    return args
+    return overridden(TINY_SIMVTP_ARGS, overrides)
 
 
 def tiny_simvtp(seed=0, **overrides):

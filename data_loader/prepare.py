@@ -4,8 +4,9 @@
     python -m data_loader.prepare yttemporal --data-dir data/YTTemporal --meta-dir meta_data
     # from flat folders of <id>.mp4 and MERLOT-style <id>.json: link them into the official layout first
     python -m data_loader.prepare yttemporal --videos raw/videos --annotations raw/json --data-dir data/YTTemporal
-    # re-encode for fast sparse access (short side 268, never upscaled; --profile sampler: 6 fps, short GOPs)
-    python -m data_loader.prepare reencode --data-dir data/YTTemporal --out-dir data/YTTemporal268 --profile sampler
+    # re-encode for fast sparse access (short side 268, never upscaled; --profile sampler: 6 fps, short GOPs;
+    # --profile intra: 8 fps, every frame a keyframe)
+    python -m data_loader.prepare reencode --data-dir data/YTTemporal --out-dir data/YTTemporal268 --profile intra
     # pack into WebDataset shards with a manifest (train with data_loader args "shards": "<out>/manifest.json")
     python -m data_loader.prepare shards --source yttemporal --data-dir data/YTTemporal --meta-dir meta_data \
         --out-dir data/shards/yttemporal --samples-per-shard 1000
@@ -212,14 +213,18 @@ REENCODE_SHORT_SIDE = 268
 # "sampler": built for the official sampler, which keeps 16 frames over 15-23 s (about one a second): 6 frames a
 # second (each segment of the span still holds several, so the random draw keeps its spread) and a keyframe every
 # 3 frames, so a seek decodes at most 3 (docs/faithfulness.md: how far its frames drift from the original timeline).
+# "intra": the fastest to sample: 8 frames a second, every one a keyframe, x264's fastdecode tuning (no CABAC, no
+# deblocking), so each wanted frame costs one cheap decode; about 1.5x the bytes of a 0.8 Mbit/s 360p original.
 REENCODE_PROFILES = {"archive": {"fps": None, "keyframe_seconds": 1.0},
-                     "sampler": {"fps": 6.0, "keyframe_seconds": 0.5}}
+                     "sampler": {"fps": 6.0, "keyframe_seconds": 0.5},
+                     "intra": {"fps": 8.0, "keyframe_seconds": 0.0, "tune": "fastdecode"}}
 
 
-def reencode_video(src, dst, short_side=REENCODE_SHORT_SIDE, keyframe_seconds=1.0, crf=23, fps=None):
+def reencode_video(src, dst, short_side=REENCODE_SHORT_SIDE, keyframe_seconds=1.0, crf=23, fps=None, tune=None):
     """Re-encode to H.264 with the short side at `short_side` (never upscaled), a keyframe every
-    `keyframe_seconds` and no B-frames. `fps=None` keeps the frame rate and every frame; a lower `fps` keeps, for
-    each output time n / fps, the source frame nearest to it (never more than the source's rate)."""
+    `keyframe_seconds` (0: every frame) and no B-frames. `fps=None` keeps the frame rate and every frame; a lower
+    `fps` keeps, for each output time n / fps, the source frame nearest to it (never more than the source's rate).
+    `tune` is an x264 tuning ("fastdecode")."""
     import av
     os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
     with atomic_path(dst, suffix=".mp4") as tmp, av.open(src) as inp, av.open(tmp, "w") as out:
@@ -231,7 +236,7 @@ def reencode_video(src, dst, short_side=REENCODE_SHORT_SIDE, keyframe_seconds=1.
         ostream = out.add_stream("libx264", rate=rate)
         ostream.width, ostream.height, ostream.pix_fmt = width, height, "yuv420p"
         ostream.options = {"g": str(max(1, int(round(float(rate) * keyframe_seconds)))), "crf": str(crf),
-                           "bf": "0"}
+                           "bf": "0", **({"tune": tune} if tune else {})}
         ostream.codec_context.time_base = 1 / rate
         frames = inp.decode(istream)
         if rate != source_rate:
@@ -327,7 +332,8 @@ def main(argv=None):
     re.add_argument("--short-side", type=int, default=REENCODE_SHORT_SIDE,
                     help="never upscaled; below 268 the TVTS transforms would upsample")
     re.add_argument("--profile", choices=sorted(REENCODE_PROFILES), default="archive",
-                    help="archive: every frame, a keyframe a second; sampler: 6 fps, a keyframe every 3 frames")
+                    help="archive: every frame, a keyframe a second; sampler: 6 fps, a keyframe every 3 frames; "
+                         "intra: 8 fps, every frame a keyframe, tuned for fast decoding")
     re.add_argument("--workers", type=int)
     sh = sub.add_parser("shards", help="pack a corpus into WebDataset shards (resumable) and write their manifest")
     sh.add_argument("--source", choices=["yttemporal", "webvid", "cc3m"])

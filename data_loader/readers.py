@@ -81,7 +81,9 @@ class _DecordVideo(_OpenVideo):
 
 class _PyAVVideo(_OpenVideo):
     """Seeks to the keyframe before the first wanted frame, then decodes forward and places frames by their
-    timestamps: correct on AVI files where decord's random access is not. One reformatter serves every frame of
+    timestamps: correct on AVI files where decord's random access is not. On streams without B-frames (packets
+    in display order: the `prepare reencode` profiles) it decodes only from the keyframe before each wanted frame,
+    leaving the GOPs between them undecoded; any stream that turns out reordered is read the sequential way. One reformatter serves every frame of
     the file: `frame.reformat()` builds a new swscale context per call, which made RGB conversion cost 5x more than
     decoding on small frames (same pixels either way)."""
 
@@ -115,20 +117,13 @@ class _PyAVVideo(_OpenVideo):
 
     def read(self, indices):
         indices = self._check(indices)
-        wanted, first, last = set(indices.tolist()), int(indices.min()), int(indices.max())
-        stream, frames, position = self._stream, {}, None
+        wanted = set(indices.tolist())
         try:
-            self._container.seek(int((self._start + first / self.fps) / stream.time_base), stream=stream,
-                                 backward=True)
-            for frame in self._container.decode(stream):
-                if frame.pts is not None:
-                    position = int(round((float(frame.pts * stream.time_base) - self._start) * self.fps))
-                else:
-                    position = 0 if position is None else position + 1
-                if position in wanted:
-                    frames[position] = self._rgb.reformat(frame, format="rgb24").to_ndarray()
-                if position >= last:
-                    break
+            frames = None
+            if not self._stream.codec_context.has_b_frames:
+                frames = self._read_skipping(sorted(wanted))
+            if frames is None:
+                frames = self._read_sequential(wanted)
         except Exception as e:  # av.error.*
             raise VideoReadError(f"cannot decode frames of {self.path}: {e}") from e
         missing = sorted(wanted - frames.keys())
@@ -136,6 +131,64 @@ class _PyAVVideo(_OpenVideo):
             raise VideoReadError(f"{self.path}: frames {missing[:5]}{' ...' if len(missing) > 5 else ''} could not "
                                  "be decoded (truncated or damaged file)")
         return np.stack([frames[i] for i in indices.tolist()])
+
+    def _position(self, pts):
+        return int(round((float(pts * self._stream.time_base) - self._start) * self.fps))
+
+    def _seek_before(self, index):
+        self._container.seek(int((self._start + index / self.fps) / self._stream.time_base), stream=self._stream,
+                             backward=True)
+
+    def _keep(self, frame, position, wanted, frames):
+        if position in wanted and position not in frames:
+            frames[position] = self._rgb.reformat(frame, format="rgb24").to_ndarray()
+
+    def _read_sequential(self, wanted):
+        """Every frame from the keyframe before the first wanted one to the last wanted one."""
+        stream, frames, position, last = self._stream, {}, None, max(wanted)
+        self._seek_before(min(wanted))
+        for frame in self._container.decode(stream):
+            if frame.pts is not None:
+                position = self._position(frame.pts)
+            else:
+                position = 0 if position is None else position + 1
+            self._keep(frame, position, wanted, frames)
+            if position >= last:
+                break
+        return frames
+
+    def _read_skipping(self, wanted):
+        """Demuxes from the keyframe before the first wanted frame and decodes a GOP only from its keyframe up to
+        a wanted frame; None when a packet has no timestamp or comes out of display order (reordered frames)."""
+        stream, frames, held, feeding, previous = self._stream, {}, [], False, None
+        self._seek_before(wanted[0])
+        for packet in self._container.demux(stream):
+            if packet.pts is None:  # the demuxer's end-of-stream packet (or an untimed one)
+                if packet.size:
+                    return None
+                continue
+            if (packet.dts is not None and packet.dts != packet.pts) or (previous is not None and packet.pts <= previous):
+                return None
+            previous, position = packet.pts, self._position(packet.pts)
+            pending = [n for n in wanted if n not in frames]
+            if not pending:
+                break
+            if packet.is_keyframe:  # a new GOP: keep decoding only while the decoder still owes a wanted frame
+                held, feeding = [], pending[0] < position
+            if not feeding:
+                held.append(packet)
+                if position < pending[0]:
+                    continue
+                packets, held, feeding = held, [], True
+            else:
+                packets = [packet]
+            for p in packets:
+                for frame in stream.decode(p):
+                    self._keep(frame, self._position(frame.pts), wanted, frames)
+        if len(frames) < len(wanted):
+            for frame in stream.decode(None):  # frames the decoder still holds at the end of the stream
+                self._keep(frame, self._position(frame.pts), wanted, frames)
+        return frames
 
 
 class _OpenCVVideo(_OpenVideo):
@@ -190,23 +243,28 @@ class VideoReader:
 
     def open(self, path):
         path = str(path)
-        if not self.cache_bytes:
-            return self._video_cls(path)
-        if path in self._cache:
-            self._cache.move_to_end(path)
-        else:
-            with self._video_cls(path) as video:
-                self._cache[path] = (video.read(np.arange(video.num_frames)), video.fps, video.pts_timeline)
-            self._used += self._cache[path][0].nbytes
-            while self._used > self.cache_bytes and len(self._cache) > 1:
-                self._used -= self._cache.popitem(last=False)[1][0].nbytes
-        return _DecodedVideo(path, *self._cache[path])
+        return self._cached(path, lambda: self._video_cls(path))
 
     def open_bytes(self, data, name):
-        """The video whose encoded bytes are `data` (`name` names it in errors); never cached."""
+        """The video whose encoded bytes are `data` (a shard member); `name` names it in errors and is its key in
+        the cache (the member's key: unique within a corpus)."""
         if self._video_cls is _OpenCVVideo:
             raise ValueError("reader cv2 cannot decode videos held in memory (shards): use decord or pyav")
-        return self._video_cls(str(name), data)
+        name = str(name)
+        return self._cached(name, lambda: self._video_cls(name, data))
+
+    def _cached(self, key, open_video):
+        if not self.cache_bytes:
+            return open_video()
+        if key in self._cache:
+            self._cache.move_to_end(key)
+        else:
+            with open_video() as video:
+                self._cache[key] = (video.read(np.arange(video.num_frames)), video.fps, video.pts_timeline)
+            self._used += self._cache[key][0].nbytes
+            while self._used > self.cache_bytes and len(self._cache) > 1:
+                self._used -= self._cache.popitem(last=False)[1][0].nbytes
+        return _DecodedVideo(key, *self._cache[key])
 
 
 READERS = {"decord": _DecordVideo, "pyav": _PyAVVideo, "cv2": _OpenCVVideo}

@@ -6,14 +6,15 @@ import av
 import numpy as np
 
 
-def write_indexed_video(path, n=40, fps=8, size=(64, 48), codec="libx264", container=None):
+def write_indexed_video(path, n=40, fps=8, size=(64, 48), codec="libx264", container=None, options=None):
     """Frame i is flat, grey level 20 + 6 * (i % 40) on the left half and 20 + 6 * (i // 40) on the right, with a
-    white bar, so a decoded frame tells its own index (up to 1,600 frames)."""
+    white bar, so a decoded frame tells its own index (up to 1,600 frames). `options` go to the encoder (default: a
+    keyframe a second, the encoder's own B-frame setting)."""
     out = av.open(str(path), "w", format=container)
     stream = out.add_stream(codec, rate=fps)
     stream.width, stream.height = size
     stream.pix_fmt = "yuv420p"
-    stream.options = {"g": str(fps)}
+    stream.options = {"g": str(fps), **(options or {})}
     stream.bit_rate = 4_000_000  # near-lossless, so a frame's grey level tells its index
     for i in range(n):
         img = np.full((size[1], size[0], 3), 20 + 6 * (i % 40), np.uint8)

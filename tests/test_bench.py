@@ -48,3 +48,28 @@ def test_cpd_demo_table_reads_finished_runs_only(tmp_path):
     cells = rows[0].split(" | ")
     assert cells[1] == "3.0 ± 1.4 (2/4)" and cells[-1] == "0/1 |"
     assert cells[-2] == "0.250 / 0.250"
+
+
+def test_shard_training_table_compares_the_last_validation_of_each_layout(tmp_path):
+    """bench/bench_shard_training.py: each layout's config reads the corpus's files or its shards; the table is
+    mean ± sd over the seeds of the validation at the final epoch (an unfinished run counts as not done)."""
+    import json
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import bench_shard_training as bench
+    files = json.load(open(bench.layout_config("files", str(tmp_path), "/d", "/m.json")))["data_loader"][0]["args"]
+    shards = json.load(open(bench.layout_config("shards", str(tmp_path), "/d", "/m.json")))["data_loader"][0]["args"]
+    assert (files["data_dir"], files["meta_dir"], "shards" in files) == ("/d/YTTemporal", "/d/meta_data", False)
+    assert shards["shards"] == "/m.json" and "data_dir" not in shards and "meta_dir" not in shards
+    per_seed = {}
+    for seed, base in ((0, 10.0), (1, 14.0)):
+        per_seed[seed] = {}
+        for layout, shift in (("files", 0.0), ("shards", 1.0)):
+            run = tmp_path / f"seed{seed}" / layout / "demo-cpu" / "20261203_000000"
+            run.mkdir(parents=True)
+            rows = [{"epoch": e, **{key: base + shift + e for key, _ in bench.FIGURES}} for e in (0, 2)]
+            (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+            assert bench.last_validation(str(run.parents[1]), 3) is None  # not at the final epoch yet
+            per_seed[seed][layout] = bench.last_validation(str(run.parents[1]), 2)
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in bench.summary(per_seed).splitlines()[2:]}
+    assert rows["| files"][1] == "14.0 ± 2.8 (12.0/16.0)" and rows["| shards"][1] == "15.0 ± 2.8 (13.0/17.0)"

@@ -3,9 +3,11 @@ import builtins
 import json
 import os
 
+import av
 import pytest
 
-from data_loader.prepare import check_pair, main, prepare_yttemporal, reencode_dataset, reencode_video
+from data_loader.prepare import (REENCODE_PROFILES, check_pair, main, prepare_yttemporal, reencode_dataset,
+                                  reencode_video)
 from data_loader.readers import get_reader
 from data_loader.transcripts import alignment_cache_path, load_transcript
 from data_loader.yttemporal import annotation_path
@@ -101,6 +103,21 @@ def test_the_sampler_profile_keeps_the_source_frame_nearest_each_new_time(tmp_pa
     assert [frame_index(f) for f in frames] == nearest
     with pytest.raises(ValueError, match="profile must be one of"):
         reencode_dataset(str(tmp_path), str(tmp_path / "out"), profile="fast")
+
+
+def test_the_intra_profile_writes_8_fps_of_keyframes_in_display_order(tmp_path):
+    src, dst = str(tmp_path / "src.mp4"), str(tmp_path / "intra.mp4")
+    write_indexed_video(src, n=96, fps=24, size=(64, 48))  # 4 s; frame i shows at i / 24
+    reencode_video(src, dst, short_side=400, **REENCODE_PROFILES["intra"])
+    with av.open(dst) as container:
+        stream = container.streams.video[0]
+        assert not stream.codec_context.has_b_frames
+        packets = [p for p in container.demux(stream) if p.size]
+    assert len(packets) == 32 and all(p.is_keyframe for p in packets)
+    assert [p.pts for p in packets] == sorted(p.pts for p in packets)
+    with get_reader("pyav").open(dst) as video:
+        assert video.fps == pytest.approx(8) and video.num_frames == 32
+        assert [frame_index(f) for f in video.read([0, 31, 10, 11])] == [0, 93, 30, 33]
 
 
 def test_an_official_split_is_kept_and_its_problems_reported(corpus, tmp_path):

@@ -70,6 +70,47 @@ def test_pyav_is_right_on_mpeg4_avi(tmp_path):
         assert [frame_index(f) for f in video.read(indices)] == indices
 
 
+@pytest.mark.parametrize("gop", [1, 3, 8])
+def test_pyav_skips_the_gops_between_wanted_frames_without_b_frames_and_returns_the_same_frames(tmp_path, gop,
+                                                                                               monkeypatch):
+    """On a stream in display order (what `prepare reencode` writes) PyAV decodes only from the keyframe before each
+    wanted frame: the frames equal decord's and their own indices, the sequential path is never taken, and fewer
+    frames are decoded than the sequential path decodes."""
+    clip = write_indexed_video(tmp_path / f"g{gop}.mp4", n=120, options={"g": str(gop), "bf": "0"})
+    rng = np.random.default_rng(gop)
+    draws = [np.sort(rng.choice(120, 8, replace=False)) for _ in range(5)] + [[119, 3, 3, 64, 0, 65], [57]]
+    import data_loader.readers as readers
+    decoded = []
+    original_keep = readers._PyAVVideo._keep
+
+    def counting_keep(self, frame, position, wanted, frames):
+        decoded.append(position)
+        return original_keep(self, frame, position, wanted, frames)
+
+    with get_reader("pyav").open(clip) as video, get_reader("decord").open(clip) as reference:
+        assert not video._stream.codec_context.has_b_frames
+        monkeypatch.setattr(readers._PyAVVideo, "_keep", counting_keep)
+        monkeypatch.setattr(readers._PyAVVideo, "_read_sequential",
+                            lambda self, wanted: pytest.fail("read sequentially"))
+        for indices in draws:
+            frames = video.read(indices)
+            assert [frame_index(f) for f in frames] == list(indices)
+            np.testing.assert_array_equal(frames, reference.read(indices))
+        decoded.clear()
+        video.read([5, 60, 115])
+    # each wanted frame costs at most the frames since its keyframe; the sequential path would decode 5..115
+    assert len(decoded) <= 3 * gop and set(decoded) >= {5, 60, 115}
+
+
+def test_pyav_reads_reordered_streams_sequentially(mp4):
+    """The default x264 clip has B-frames: its packets come out of display order, so skipping GOPs is refused
+    (None) and the reader decodes forward from the first wanted frame's keyframe."""
+    with get_reader("pyav").open(mp4) as video:
+        assert video._stream.codec_context.has_b_frames
+        assert video._read_skipping([3, 20, 33]) is None
+        assert [frame_index(f) for f in video.read([33, 3, 20])] == [33, 3, 20]
+
+
 def test_unknown_reader_is_named():
     with pytest.raises(ValueError, match="pims"):
         get_reader("pims")
@@ -88,3 +129,17 @@ def test_decoded_cache_returns_the_same_frames_and_evicts(tmp_path, mp4):
     assert list(cached._cache) == [str(second)]  # the older video was evicted to stay under the cap
     with cached.open(mp4) as b, pytest.raises(VideoReadError, match="outside"):
         b.read([40])
+
+
+def test_shard_members_are_cached_by_their_name(mp4):
+    """A shard member is decoded once and then served from memory under its name (what makes a sharded demo
+    corpus as fast as its files after the first epoch); uncached, its bytes are decoded every time."""
+    data = mp4.read_bytes()
+    cached = get_reader("pyav", cache_mb=1)
+    with cached.open_bytes(data, "clip in shard-0.tar") as video:
+        first = video.read([5, 0, 39])
+    assert [frame_index(f) for f in first] == [5, 0, 39] and list(cached._cache) == ["clip in shard-0.tar"]
+    with cached.open_bytes(b"never decoded", "clip in shard-0.tar") as video:  # served from the cache
+        np.testing.assert_array_equal(video.read([5, 0, 39]), first)
+    with pytest.raises(VideoReadError, match="other in shard-0.tar"):
+        get_reader("pyav").open_bytes(b"never decoded", "other in shard-0.tar").read([0])

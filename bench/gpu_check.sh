@@ -3,7 +3,7 @@
 # 16 frames, the official 24 clips per GPU), TVTSv2 B/16 (12 frames, 12 clips per GPU) and SimVTP (16 frames, 90%
 # tube masking, the official 16 clips per GPU) in fp32 and bf16 -
 # clips/s, peak memory, counted FLOPs and MFU (bench/bench_model.py) - then the YT-Temporal loader's samples/s
-# with 4, 8 and 16 DataLoader workers on the realistic corpus, original files and both re-encoding profiles
+# with 4, 8 and 16 DataLoader workers on the realistic corpus, original files and each re-encoding profile
 # (bench/bench_loader.py). Every table goes to $OUT (default bench/results/gpu_check) and to the screen, ready for
 # docs/benchmarks.md. Nothing is downloaded: models are built from their configs with random weights.
 #

@@ -25,7 +25,7 @@ from trainer.report import read_metrics  # noqa: E402
 from utils.hardware import describe_cpu  # noqa: E402
 
 FIGURES = (("YTTemporal/sort_acc", "sort accuracy"), ("YTTemporal/sort_order_acc", "whole order"),
-           ("YTTemporal/t2v_R1", "t2v R@1"), ("YTTemporal/t2v_R10", "t2v R@10"), ("YTTemporal/loss", "val loss"))
+           ("YTTemporal/t2v_R1", "t2v R@1"), ("YTTemporal/t2v_R10", "t2v R@10"))
 LAYOUTS = ("files", "shards")
 
 
@@ -90,9 +90,7 @@ def summary(per_seed):
         for key, _ in FIGURES:
             values = [per_seed[s][layout][key] for s in seeds]
             spread = np.std(values, ddof=1) if len(values) > 1 else 0.0
-            digits = 3 if key.endswith("loss") else 1
-            cells.append(f"{np.mean(values):.{digits}f} ± {spread:.{digits}f} "
-                         f"({'/'.join(f'{v:.{digits}f}' for v in values)})")
+            cells.append(f"{np.mean(values):.1f} ± {spread:.1f} ({'/'.join(f'{v:.1f}' for v in values)})")
         lines.append(f"| {layout} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -8,23 +8,26 @@ exactly their on-disk layouts, deterministically from a seed, in a minute or two
 * ``ssv2/``: labelled clips whose classes are motions, in the mmaction list format.
 * ``tokenizer/``: an offline lower-casing WordPiece tokenizer covering every word the generator can write.
 
-The narrated videos come in two kinds (``kind``). **motion**: the whole frame is one hard-edged
-two-colour pattern that moves, in segments of 3-5 s, each an i.i.d. draw of nine motions (still, four pans, zoom in
-and out, two rotations), and the narrator names each segment's motion once, at one second inside it, and never
-anything a single frame shows but the video's two colours (the same in every window). Ordering the transcript
-windows therefore needs what changes across the frames of each window: the same temporal information the labelled
-clips test. The labelled clips show the eight motions in appearances the narrated videos never use (four other
-colours, patterns of shorter waves, a still shape in front), so a transfer is a transfer and not a lookup. The
-demo does not use this kind yet: the tiny model has not learned to sort it in the demo's budget
-(docs/benchmarks.md). **shots** (the default, the demo's, and the style of the zero-shot evaluation sets below): every second
-is an independent "shot" of one large coloured shape at a named position, static or moving, and the narrator says
-one short phrase describing exactly that shot, so the order of the windows is recoverable by matching each
-window's phrases to single frames (a shot lasts one second and the official sampler sees about one frame a second,
-so its motion goes unseen).
+The narrated videos come in three kinds (``kind``). **motion**: the whole frame is one hard-edged two-colour pattern
+that moves, in segments of 3-5 s, each an i.i.d. draw of nine motions (still, four pans, zoom in and out, two
+rotations), and the narrator names each segment's motion once, at one second inside it, and never anything a single
+frame shows but the video's two colours (the same in every window). Ordering the transcript windows therefore needs
+what changes across the frames of each window: the same temporal information the labelled clips test. The labelled
+clips show the eight motions in appearances the narrated videos never use (four other colours, patterns of shorter
+waves, a still shape in front), so a transfer is a transfer and not a lookup. The demo does not use this kind yet:
+the tiny model has not learned to sort it in the demo's budget (docs/benchmarks.md). **objects**: the same segments
+and narration, but the motion is one object's (a square, triangle or bar on a still backdrop gliding round the
+frame, which wraps, or growing, shrinking, turning), so that a glide moves it by about a quarter of the frame
+between two sampled frames; the narrator names its shape, never its colour, and the labelled clips move other shapes
+in other colours on other backdrops. The demo does not use it either (docs/benchmarks.md, design O1). **shots** (the
+default, the demo's, and the style of the zero-shot evaluation sets below): every second is an independent "shot" of
+one large coloured shape at a named position, static or moving, and the narrator says one short phrase describing
+exactly that shot, so the order of the windows is recoverable by matching each window's phrases to single frames (a
+shot lasts one second and the official sampler sees about one frame a second, so its motion goes unseen).
 
-Either way no phrase depends on when it is said, so text alone cannot tell the order; a phrase that would fall on
-both sides of the 1 s gap between two windows would (adjacent windows sharing it), hence one-second shots and
-motions named once. Videos last whole seconds: the official loader estimates the frame rate as frame count /
+Whatever the kind, no phrase depends on when it is said, so text alone cannot tell the order; a phrase that would
+fall on both sides of the 1 s gap between two windows would (adjacent windows sharing it), hence one-second shots
+and motions named once. Videos last whole seconds: the official loader estimates the frame rate as frame count /
 int(duration), which on a fractional duration drifts the sampled frames by up to a second against the transcript
 times. The corpus has 1,000 videos, and the 900 training videos are each seen a few dozen times in the demo. On an
 earlier shots design (300 videos, colours from a per-video palette of 6 of 10, smaller objects; never landed) the
@@ -445,19 +448,19 @@ def _advance(state, motion, dt, rate=1.0):
     return (ox + dx * rate * dt, oy + dy * rate * dt), log_scale + dlog * rate * dt, angle + a
 
 
-def _plan_moves(rng, seconds):
-    """Motion segments of MOVE_SECONDS, each with an i.i.d. motion and one second, drawn uniformly in it, at which the
-    narrator names it. Zooms that would take the pattern past MAX_LOG_SCALE in or out are left out of the draw, the
-    only dependence of a segment's motion on the past."""
-    motions = list(FIELD_MOTIONS)
+def _plan_moves(rng, seconds, table=FIELD_MOTIONS, max_log_scale=MAX_LOG_SCALE):
+    """Motion segments of MOVE_SECONDS, each with an i.i.d. motion of `table` and one second, drawn uniformly in it,
+    at which the narrator names it. Zooms that would take the log-scale past `max_log_scale` in or out are left out of
+    the draw, the only dependence of a segment's motion on the past."""
+    motions = list(table)
     weights = np.array([FIELD_STATIC_SHARE if m == "static" else (1 - FIELD_STATIC_SHARE) / (len(motions) - 1)
                         for m in motions])
     moves, start, log_scale = [], 0, 0.0
     while start < seconds:
         length = min(int(rng.choice(MOVE_SECONDS)), seconds - start)
-        allowed = weights * [abs(log_scale + FIELD_MOTIONS[m][1] * length) <= MAX_LOG_SCALE for m in motions]
+        allowed = weights * [abs(log_scale + table[m][1] * length) <= max_log_scale for m in motions]
         motion = str(rng.choice(motions, p=allowed / allowed.sum()))
-        log_scale += FIELD_MOTIONS[motion][1] * length
+        log_scale += table[motion][1] * length
         moves.append({"start": start, "end": start + length, "motion": motion,
                       "said": start + int(rng.integers(length))})
         start += length
@@ -489,15 +492,105 @@ def _motion_video(rng, seconds):
     return frames, subtitles, denoised, {"fps": FPS, "moves": moves, "colors": pattern["names"]}
 
 
-VIDEO_KINDS = {"motion": _motion_video, "shots": _shot_video}
+# ---------------------------------------------------------------------------------- object-narrated videos
+
+# The "objects" kind: one object on a still backdrop glides (wrapping round the frame edges, so where it is says
+# nothing about where it goes), grows, shrinks or turns, in the segments of the "motion" kind, and the narrator names
+# each segment's motion once and never the colour. Between two sampled frames (about 1.2 s) a glide moves it by about
+# a quarter of the frame, far more than the pattern pans: the change is a displacement between patches, not a phase
+# shift inside one. The labelled clips do the same motions with other colours, shapes and backdrops.
+OBJECT_MOTIONS = {  # name -> a second's (dx, dy) px of the 80x64 frame, log-scale, angle (rad, + is clockwise)
+    "static": ((0, 0), 0.0, 0.0),
+    "left": ((-16, 0), 0.0, 0.0),
+    "right": ((16, 0), 0.0, 0.0),
+    "up": ((0, -13), 0.0, 0.0),
+    "down": ((0, 13), 0.0, 0.0),
+    "closer": ((0, 0), 0.2, 0.0),
+    "away": ((0, 0), -0.2, 0.0),
+    "clockwise": ((0, 0), 0.0, 0.45),  # 31 degrees in 1.2 s: under half the square's 90-degree symmetry
+    "anticlockwise": ((0, 0), 0.0, -0.45),
+}
+OBJECT_BASE_SIZE, OBJECT_MAX_LOG_SCALE = 0.4, 0.5  # of the frame height; sizes 0.24-0.66 H
+NARRATED_SHAPES, CLIP_SHAPES = ("square", "triangle", "bar"), ("cross", "diamond")
+CLIP_BACKGROUNDS = ((56, 60, 68), (196, 192, 182))  # darker and lighter than every narrated backdrop
+_SHAPE_MASKS.update({
+    "cross": lambda dx, dy, s: (((np.abs(dx) <= s / 2) & (np.abs(dy) <= s / 7))
+                               | ((np.abs(dy) <= s / 2) & (np.abs(dx) <= s / 7))),
+    "diamond": lambda dx, dy, s: np.abs(dx) + 0.6 * np.abs(dy) <= s / 2,
+})
+
+
+def _object_frame(background, obj, state):
+    """The object at state ((x, y), log-scale, angle) over the background, drawn again one frame width or height
+    away so that it wraps round the edges."""
+    (x, y), log_scale, angle = state
+    cos, sin = np.cos(angle), np.sin(angle)
+    size, mask = OBJECT_BASE_SIZE * FRAME_SIZE[1] * np.exp(log_scale), np.zeros(background.shape[:2], bool)
+    for ox in (-FRAME_SIZE[0], 0, FRAME_SIZE[0]):
+        for oy in (-FRAME_SIZE[1], 0, FRAME_SIZE[1]):
+            dx, dy = _XX - x - ox, _YY - y - oy
+            mask |= _SHAPE_MASKS[obj["shape"]](cos * dx + sin * dy, -sin * dx + cos * dy, size)
+    frame = background.copy()
+    frame[mask] = np.add(COLORS[obj["color"]], obj["shade"])
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def _object_advance(state, motion, dt, rate=1.0):
+    """The object's state after `dt` seconds of `motion` at `rate` (its centre kept inside the frame, on a torus)."""
+    (dx, dy), dlog, dangle = OBJECT_MOTIONS[motion]
+    (x, y), log_scale, angle = state
+    return (((x + dx * rate * dt) % FRAME_SIZE[0], (y + dy * rate * dt) % FRAME_SIZE[1]), log_scale + dlog * rate * dt,
+            angle + dangle * rate * dt)
+
+
+def _moving_object(background, obj, state, steps):
+    """Frames of the object from `state`, one per (motion, dt, rate) step, each rendered before its step."""
+    for motion, dt, rate in steps:
+        yield _object_frame(background, obj, state)
+        state = _object_advance(state, motion, dt, rate)
+
+
+def _object_start(rng, log_scale=0.0):
+    return (float(rng.uniform(0, FRAME_SIZE[0])), float(rng.uniform(0, FRAME_SIZE[1]))), log_scale, \
+        float(rng.uniform(0, 2 * np.pi))
+
+
+def _say_object_move(shape):
+    """The narrator's wording of one segment's motion; the subject is the object's shape (the same in every window)
+    or a pronoun, never its colour."""
+    def say(move, rng):
+        lead = str(rng.choice(LEADS)) if rng.random() < P_LEAD else ""
+        subject = ""
+        if rng.random() < P_SUBJECT:
+            subject = f"the {rng.choice(SHAPE_WORDS[shape])}" if rng.random() < 0.5 else "it"
+        return lead, subject, [str(rng.choice(FIELD_PHRASES[move["motion"]]))]
+    return say
+
+
+def _object_video(rng, seconds):
+    """Frames, subtitles, denoised chunks and ground truth of one object-narrated video (the "objects" kind)."""
+    moves = _plan_moves(rng, seconds, OBJECT_MOTIONS, OBJECT_MAX_LOG_SCALE)
+    obj = {"color": str(rng.choice(PRETRAIN_COLORS)), "shape": str(rng.choice(NARRATED_SHAPES)),
+           "shade": round(float(rng.uniform(-12, 12)), 2)}
+    said = [{"start": move["said"], "motion": move["motion"]} for move in moves]
+    subtitles, denoised = _narrate(said, _say_object_move(obj["shape"]), rng)
+    steps = [(move["motion"], 1 / FPS, 1.0) for move in moves for _ in range((move["end"] - move["start"]) * FPS)]
+    frames = _moving_object(_background(rng), obj, _object_start(rng), steps)
+    return frames, subtitles, denoised, {"fps": FPS, "moves": moves, **obj}
+
+
+VIDEO_KINDS = {"motion": _motion_video, "objects": _object_video, "shots": _shot_video}
 
 
 # ---------------------------------------------------------------------------------------------- labelled clips
 
 def _make_clip(task):
     """Write one labelled clip: a hard-edged pattern in the clip colours performing its class's motion throughout,
-    behind a still shape, so neither the pattern nor the shape tells the class."""
-    out_dir, seed, index, label = task
+    behind a still shape, so neither the pattern nor the shape tells the class (for the "objects" kind: an object
+    of a clip shape and colour on a clip backdrop performing it)."""
+    out_dir, seed, index, label, kind = task
+    if kind == "objects":
+        return _make_object_clip(out_dir, seed, index, label)
     rng = _rng(seed, 1, index)
     motion = SSV2_CLASSES[label][1]
     num_frames = int(rng.integers(CLIP_FRAMES[0], CLIP_FRAMES[1] + 1))
@@ -511,6 +604,25 @@ def _make_clip(task):
              "anchor": [FRAME_SIZE[0] * rng.uniform(0.25, 0.75), FRAME_SIZE[1] * rng.uniform(0.25, 0.75)]}
     frames = (_render(frame.astype(np.float32), shape, 0.0, (0, 0), 0.4 * FRAME_SIZE[1])
               for frame in _moving_pattern(pattern, state, [(motion, 1.0, rate)] * num_frames))
+    clip_id = index + 1
+    _write_mp4(os.path.join(out_dir, "ssv2", "videos", f"{clip_id}.mp4"), frames)
+    return f"{clip_id}.mp4 {label}"
+
+
+def _make_object_clip(out_dir, seed, index, label):
+    """A labelled clip of the "objects" kind: its class's motion throughout, each frame a step of about CLIP_RATE s
+    (a zoom spans CLIP_ZOOM / 2 of log-scale about the base size), in appearances the narrated videos never use."""
+    rng = _rng(seed, 1, index)
+    motion = SSV2_CLASSES[label][1]
+    num_frames = int(rng.integers(CLIP_FRAMES[0], CLIP_FRAMES[1] + 1))
+    dlog = OBJECT_MOTIONS[motion][1]
+    zoom = dlog != 0
+    rate = (CLIP_ZOOM / 2 / (num_frames - 1) / abs(dlog) if zoom else CLIP_RATE) * rng.uniform(0.85, 1.15)
+    base = np.array(CLIP_BACKGROUNDS[rng.integers(len(CLIP_BACKGROUNDS))], np.float32)
+    background = np.broadcast_to(base, (FRAME_SIZE[1], FRAME_SIZE[0], 3)).copy()
+    obj = {"color": str(rng.choice(CLIP_COLORS)), "shape": str(rng.choice(CLIP_SHAPES)), "shade": 0.0}
+    state = _object_start(rng, -CLIP_ZOOM / 4 * np.sign(dlog) if zoom else 0.0)
+    frames = _moving_object(background, obj, state, [(motion, 1.0, rate)] * num_frames)
     clip_id = index + 1
     _write_mp4(os.path.join(out_dir, "ssv2", "videos", f"{clip_id}.mp4"), frames)
     return f"{clip_id}.mp4 {label}"
@@ -574,7 +686,7 @@ def _write_lines(path, lines):
 
 def generate_corpus(out_dir, num_videos=1000, num_labelled=400, seed=0, workers=None, kind="shots"):
     """Write the whole corpus under out_dir (existing files are overwritten, others left alone); returns a summary.
-    `kind` is the narrated videos' design: "shots" (the demo's) or "motion" (module docstring)."""
+    `kind` is the narrated videos' design: "shots" (the demo's), "motion" or "objects" (module docstring)."""
     if num_videos < 2 or num_labelled < 5:
         raise ValueError("need at least 2 videos and 5 labelled clips to fill both splits")
     if kind not in VIDEO_KINDS:
@@ -590,7 +702,7 @@ def generate_corpus(out_dir, num_videos=1000, num_labelled=400, seed=0, workers=
 
     os.makedirs(os.path.join(out_dir, "ssv2", "videos"), exist_ok=True)
     labels = _rng(seed, 3).permutation(np.arange(num_labelled) % len(SSV2_CLASSES)).tolist()
-    lines = _run(_make_clip, [(out_dir, seed, i, labels[i]) for i in range(num_labelled)], workers, "clips")
+    lines = _run(_make_clip, [(out_dir, seed, i, labels[i], kind) for i in range(num_labelled)], workers, "clips")
     clips_train, clips_val = _split_clips(lines)
     _write_lines(os.path.join(out_dir, "ssv2", "sthv2_train_list_videos.txt"), clips_train)
     _write_lines(os.path.join(out_dir, "ssv2", "sthv2_val_list_videos.txt"), clips_val)

@@ -12,7 +12,7 @@
 # 1000 and 400), PROBE_EPOCHS (8), THREADS (torch threads per pretraining process: 2 alone, 1 each with --ablation),
 # SEED (0: pretraining, the untrained encoder's initialisation and the probe; bench/bench_demo.py runs several),
 # KIND (the narrated videos, see data_loader/synthetic.py: "shots", default, on which the tiny model learns to sort
-# in this budget; "motion", narrated motion only, which it has not learned yet: docs/benchmarks.md).
+# in this budget; "motion" and "objects", narrated motion only, which it has not learned yet: docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ABLATION=0 SEED=${SEED:-0} KIND=${KIND:-shots}

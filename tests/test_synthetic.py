@@ -28,7 +28,7 @@ ORDER_WORDS = {"first", "second", "third", "fourth", "fifth", "last", "then", "n
 UNMISSPELL = {wrong: right for right, wrong in S.MISSPELLINGS.items()}
 
 
-@pytest.fixture(scope="module", params=["motion", "shots"])
+@pytest.fixture(scope="module", params=["motion", "objects", "shots"])
 def corpus(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param)
     summary = S.generate_corpus(out, num_videos=6, num_labelled=16, seed=0, workers=2, kind=request.param)  # spawn
@@ -39,6 +39,12 @@ def corpus(request, tmp_path_factory):
 def motion(tmp_path_factory):
     out = tmp_path_factory.mktemp("motion")
     return str(out), S.generate_corpus(out, num_videos=6, num_labelled=16, seed=0, workers=1, kind="motion")
+
+
+@pytest.fixture(scope="module")
+def objects(tmp_path_factory):
+    out = tmp_path_factory.mktemp("objects")
+    return str(out), S.generate_corpus(out, num_videos=6, num_labelled=16, seed=0, workers=1, kind="objects")
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +210,7 @@ def test_words_of_each_second_name_the_shot_visible_in_it(shots):
     assert checked > 6 * 25
 
 
-def test_text_carries_no_order(shots, motion):
+def test_text_carries_no_order(shots, motion, objects):
     out, _ = shots
     assert not ORDER_WORDS & set(S.SPOKEN_WORDS)
     filler = {w for phrase in S.LEADS + S.DETERMINERS for w in phrase.split()} | set(S.ASR_INSERTIONS)
@@ -223,6 +229,15 @@ def test_text_carries_no_order(shots, motion):
             own = {w for p in S.FIELD_PHRASES[move["motion"]] for w in p.split()} | colours
             assert set(_words_in_second(annotation, move["said"])) <= own | filler, move
             # named once: a motion across a window gap cannot put the same phrase into both windows
+            assert all(not _words_in_second(annotation, k) for k in range(move["start"], move["end"])
+                       if k != move["said"]), move
+    out, _ = objects
+    filler = ({w for phrase in S.LEADS for w in phrase.split()} | set(S.ASR_INSERTIONS) | {"the", "it"})
+    for _, annotation in _videos(out):
+        shape = set(S.SHAPE_WORDS[annotation["synthetic"]["shape"]])  # the same object in every second
+        for move in annotation["synthetic"]["moves"]:
+            own = {w for p in S.FIELD_PHRASES[move["motion"]] for w in p.split()} | shape
+            assert set(_words_in_second(annotation, move["said"])) <= own | filler, move
             assert all(not _words_in_second(annotation, k) for k in range(move["start"], move["end"])
                        if k != move["said"]), move
 
@@ -330,6 +345,94 @@ def test_labelled_clips_show_their_motion_in_other_colours(motion):
         assert set(top) <= set(S.CLIP_COLORS) and near[top[2]] > 0.03 and sum(near.values()) > 0.8, (line, near)
         assert _seen_motion(list(zip(frames[:8:2], frames[2:10:2])), amounts, np.array(S.COLORS[top[2]])) == name, line
     assert not set(S.CLIP_COLORS) & set(S.PRETRAIN_COLORS)
+
+
+def _object_mask(frame, backdrops):
+    """Pixels far from every backdrop grey of `backdrops` (the backdrop gradient stays within 16 of its grey)."""
+    greys = np.array(backdrops, np.int32)
+    return np.abs(frame.astype(np.int32)[..., None, :] - greys).sum(-1).min(-1) > 60
+
+
+def _object_warp(mask, motion, amount):
+    """`mask` after `amount` seconds of `motion`, restated from the definition: a glide moves it by (dx, dy) px a
+    second round the frame edges; a zoom scales by exp(dlog) a second and a turn rotates by dangle a second
+    (clockwise on screen), both about the object's centre (found on the torus: the mask is rolled to put it at
+    the frame centre, warped, and rolled back). None when the centred object still touches an edge."""
+    (dx, dy), dlog, dangle = S.OBJECT_MOTIONS[motion]
+    if dx or dy:
+        return np.roll(mask, (int(round(dy * amount)), int(round(dx * amount))), axis=(0, 1))
+    ys, xs = np.nonzero(mask)
+    circular = [np.angle(np.exp(2j * np.pi * (c + 0.5) / n).mean()) / (2 * np.pi) * n for c, n in ((ys, H), (xs, W))]
+    shift = tuple(int(round(n / 2 - c)) for c, n in zip(circular, (H, W)))
+    centred = np.roll(mask, shift, axis=(0, 1))
+    if centred[0].any() or centred[-1].any() or centred[:, 0].any() or centred[:, -1].any():
+        return None
+    ys, xs = np.nonzero(centred)
+    cx, cy = xs.mean() + 0.5, ys.mean() + 0.5
+    f, a = np.exp(dlog * amount), dangle * amount
+    yy, xx = np.mgrid[0:H, 0:W] + 0.5
+    u, v = (xx - cx) / f, (yy - cy) / f  # back to where each pixel came from
+    sx, sy = np.cos(a) * u + np.sin(a) * v + cx, -np.sin(a) * u + np.cos(a) * v + cy
+    inside = (sx >= 0) & (sx < W) & (sy >= 0) & (sy < H)
+    warped = inside & centred[np.clip(sy.astype(int), 0, H - 1), np.clip(sx.astype(int), 0, W - 1)]
+    return np.roll(warped, (-shift[0], -shift[1]), axis=(0, 1))
+
+
+def _seen_object_motion(a, b, amounts):
+    """The motion whose warp best turns mask `a` into mask `b` (fewest differing pixels), or None when the object
+    touches an edge (only glides can then be told)."""
+    errors = {}
+    for m in S.OBJECT_MOTIONS:
+        moved = _object_warp(a, m, amounts[m])
+        if moved is None:
+            return None
+        errors[m] = (moved ^ b).sum()
+    return min(errors, key=errors.get)
+
+
+def test_every_second_of_an_object_video_shows_the_motion_its_words_name(objects):
+    out, _ = objects
+    checked = right = 0
+    for path, annotation in _videos(out):
+        frames = _decode(path)
+        truth = annotation["synthetic"]
+        assert truth["color"] in S.PRETRAIN_COLORS and truth["shape"] in S.NARRATED_SHAPES
+        for move in truth["moves"]:
+            assert set(_words_in_second(annotation, move["said"])) & _distinctive(move["motion"]), move
+            assert truth["color"] not in _words_in_second(annotation, move["said"])  # never the colour
+            for k in range(move["start"], min(move["end"], len(frames) // S.FPS - 1)):
+                seen = _seen_object_motion(_object_mask(frames[k * S.FPS], S.BACKGROUNDS),
+                                           _object_mask(frames[(k + 1) * S.FPS], S.BACKGROUNDS),
+                                           dict.fromkeys(S.OBJECT_MOTIONS, 1.0))
+                if seen is not None:
+                    checked, right = checked + 1, right + (seen == move["motion"])
+    assert checked > 6 * 20 and right / checked > 0.9, (right, checked)
+
+
+def test_object_clips_show_their_motion_in_other_colours_shapes_and_backdrops(objects):
+    out, _ = objects
+    checked = 0
+    for line in _clips(out, "train") + _clips(out, "val"):
+        file, label = line.split()
+        frames = _decode(os.path.join(out, "ssv2", "videos", file))
+        name = S.SSV2_CLASSES[int(label)][1]
+        assert min(np.median(np.abs(frames[0].astype(int) - g).sum(-1)) for g in S.CLIP_BACKGROUNDS) < 12  # backdrop
+        mask = _object_mask(frames[0], S.CLIP_BACKGROUNDS)
+        near = _near_colours([frames[0][mask]], 60)
+        assert max(near, key=near.get) in S.CLIP_COLORS, (line, near)
+        zoom = S.CLIP_ZOOM / 2 / (len(frames) - 1) / abs(S.OBJECT_MOTIONS["closer"][1])  # a zoom's per-frame amount
+        # frames 6 apart for a zoom (at 4% a frame, the ring it adds is smaller than a nearest-pixel warp's error
+        # on these small shapes), else consecutive frames (a turn of more would near half the cross's 90 degrees)
+        step = 6 if name in ("closer", "away") else 1
+        amounts = {m: step * (zoom if m in ("closer", "away") else S.CLIP_RATE) for m in S.OBJECT_MOTIONS}
+        seen = [_seen_object_motion(_object_mask(a, S.CLIP_BACKGROUNDS), _object_mask(b, S.CLIP_BACKGROUNDS), amounts)
+                for a, b in zip(frames[:-step], frames[step:])]
+        seen = [m for m in seen if m is not None]
+        if seen:
+            checked += 1
+            assert max(set(seen), key=seen.count) == name, (line, seen)
+    assert checked >= 14
+    assert not set(S.CLIP_SHAPES) & set(S.NARRATED_SHAPES) and not set(S.CLIP_BACKGROUNDS) & set(S.BACKGROUNDS)
 
 
 def test_tokenizer_loads_offline_and_covers_every_word(corpus):

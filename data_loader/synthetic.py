@@ -135,17 +135,15 @@ P_MISSPELL, P_DROP, P_REPEAT, P_INSERT = 0.05, 0.04, 0.02, 0.08
 # The "motion" kind: the whole frame is one hard-edged two-colour pattern that moves, and the narrator names each
 # segment's motion once and nothing that a single frame shows but the colours. A motion is a per-second change of
 # the screen transform p = centre + offset + scale * R(angle) q of the pattern's plane q; every pixel moves as named.
-FIELD_MOTIONS = {  # name -> a second's (dx, dy) px of the 80x64 frame, log-scale, angle (rad, + is clockwise on screen)
-    "static": ((0, 0), 0.0, 0.0),
-    "left": ((-9, 0), 0.0, 0.0),
-    "right": ((9, 0), 0.0, 0.0),
-    "up": ((0, -9), 0.0, 0.0),
-    "down": ((0, 9), 0.0, 0.0),
-    "closer": ((0, 0), 0.22, 0.0),
-    "away": ((0, 0), -0.22, 0.0),
-    "clockwise": ((0, 0), 0.0, 0.22),
-    "anticlockwise": ((0, 0), 0.0, -0.22),
-}
+def _motion_table(pan_x, pan_y, zoom, turn):
+    """The nine motions, name -> a second's (dx, dy) px of the 80x64 frame, log-scale, angle (rad, + is clockwise on
+    screen), at the given speeds."""
+    return {"static": ((0, 0), 0.0, 0.0), "left": ((-pan_x, 0), 0.0, 0.0), "right": ((pan_x, 0), 0.0, 0.0),
+            "up": ((0, -pan_y), 0.0, 0.0), "down": ((0, pan_y), 0.0, 0.0), "closer": ((0, 0), zoom, 0.0),
+            "away": ((0, 0), -zoom, 0.0), "clockwise": ((0, 0), 0.0, turn), "anticlockwise": ((0, 0), 0.0, -turn)}
+
+
+FIELD_MOTIONS = _motion_table(9, 9, 0.22, 0.22)
 FIELD_PHRASES = {
     "static": ("not moving", "at rest", "motionless"),
     "left": ("moving left", "sliding to the left", "going left"),
@@ -467,18 +465,22 @@ def _plan_moves(rng, seconds, table=FIELD_MOTIONS, max_log_scale=MAX_LOG_SCALE):
     return moves
 
 
-def _say_move(colors):
-    """The narrator's wording of one segment's motion (and, now and then, the video's two colours, the same in every
-    window, so they say nothing about order)."""
+def _say_move(subject):
+    """The narrator's wording of one segment's motion: a lead-in now and then, `subject(rng)` (the same choices in
+    every window, so it says nothing about order) and one phrase of the motion."""
     def say(move, rng):
         lead = str(rng.choice(LEADS)) if rng.random() < P_LEAD else ""
-        subject = ""
-        if rng.random() < P_COLOUR_NAMED:
-            subject = f"the {colors[0]} and {colors[1]} pattern"
-        elif rng.random() < P_SUBJECT:
-            subject = str(rng.choice(FIELD_SUBJECTS))
-        return lead, subject, [str(rng.choice(FIELD_PHRASES[move["motion"]]))]
+        return lead, subject(rng), [str(rng.choice(FIELD_PHRASES[move["motion"]]))]
     return say
+
+
+def _pattern_subject(colors):
+    """A motion video's subject: now and then the video's two colours, else a word for the pattern, or none."""
+    def subject(rng):
+        if rng.random() < P_COLOUR_NAMED:
+            return f"the {colors[0]} and {colors[1]} pattern"
+        return str(rng.choice(FIELD_SUBJECTS)) if rng.random() < P_SUBJECT else ""
+    return subject
 
 
 def _motion_video(rng, seconds):
@@ -486,7 +488,7 @@ def _motion_video(rng, seconds):
     moves = _plan_moves(rng, seconds)
     pattern = _pattern(rng, "narrated", PRETRAIN_COLORS)
     said = [{"start": move["said"], "motion": move["motion"]} for move in moves]
-    subtitles, denoised = _narrate(said, _say_move(pattern["names"]), rng)
+    subtitles, denoised = _narrate(said, _say_move(_pattern_subject(pattern["names"])), rng)
     steps = [(move["motion"], 1 / FPS, 1.0) for move in moves for _ in range((move["end"] - move["start"]) * FPS)]
     frames = _moving_pattern(pattern, _start_state(rng), steps)
     return frames, subtitles, denoised, {"fps": FPS, "moves": moves, "colors": pattern["names"]}
@@ -499,17 +501,8 @@ def _motion_video(rng, seconds):
 # each segment's motion once and never the colour. Between two sampled frames (about 1.2 s) a glide moves it by about
 # a quarter of the frame, far more than the pattern pans: the change is a displacement between patches, not a phase
 # shift inside one. The labelled clips do the same motions with other colours, shapes and backdrops.
-OBJECT_MOTIONS = {  # name -> a second's (dx, dy) px of the 80x64 frame, log-scale, angle (rad, + is clockwise)
-    "static": ((0, 0), 0.0, 0.0),
-    "left": ((-16, 0), 0.0, 0.0),
-    "right": ((16, 0), 0.0, 0.0),
-    "up": ((0, -13), 0.0, 0.0),
-    "down": ((0, 13), 0.0, 0.0),
-    "closer": ((0, 0), 0.2, 0.0),
-    "away": ((0, 0), -0.2, 0.0),
-    "clockwise": ((0, 0), 0.0, 0.45),  # 31 degrees in 1.2 s: under half the square's 90-degree symmetry
-    "anticlockwise": ((0, 0), 0.0, -0.45),
-}
+# a turn of 0.45 rad/s is 31 degrees in 1.2 s: under half the square's 90-degree symmetry
+OBJECT_MOTIONS = _motion_table(16, 13, 0.2, 0.45)
 OBJECT_BASE_SIZE, OBJECT_MAX_LOG_SCALE = 0.4, 0.5  # of the frame height; sizes 0.24-0.66 H
 NARRATED_SHAPES, CLIP_SHAPES = ("square", "triangle", "bar"), ("cross", "diamond")
 CLIP_BACKGROUNDS = ((56, 60, 68), (196, 192, 182))  # darker and lighter than every narrated backdrop
@@ -555,16 +548,13 @@ def _object_start(rng, log_scale=0.0):
         float(rng.uniform(0, 2 * np.pi))
 
 
-def _say_object_move(shape):
-    """The narrator's wording of one segment's motion; the subject is the object's shape (the same in every window)
-    or a pronoun, never its colour."""
-    def say(move, rng):
-        lead = str(rng.choice(LEADS)) if rng.random() < P_LEAD else ""
-        subject = ""
+def _object_subject(shape):
+    """An object video's subject: a word for its shape or a pronoun, or none; never its colour."""
+    def subject(rng):
         if rng.random() < P_SUBJECT:
-            subject = f"the {rng.choice(SHAPE_WORDS[shape])}" if rng.random() < 0.5 else "it"
-        return lead, subject, [str(rng.choice(FIELD_PHRASES[move["motion"]]))]
-    return say
+            return f"the {rng.choice(SHAPE_WORDS[shape])}" if rng.random() < 0.5 else "it"
+        return ""
+    return subject
 
 
 def _object_video(rng, seconds):
@@ -573,7 +563,7 @@ def _object_video(rng, seconds):
     obj = {"color": str(rng.choice(PRETRAIN_COLORS)), "shape": str(rng.choice(NARRATED_SHAPES)),
            "shade": round(float(rng.uniform(-12, 12)), 2)}
     said = [{"start": move["said"], "motion": move["motion"]} for move in moves]
-    subtitles, denoised = _narrate(said, _say_object_move(obj["shape"]), rng)
+    subtitles, denoised = _narrate(said, _say_move(_object_subject(obj["shape"])), rng)
     steps = [(move["motion"], 1 / FPS, 1.0) for move in moves for _ in range((move["end"] - move["start"]) * FPS)]
     frames = _moving_object(_background(rng), obj, _object_start(rng), steps)
     return frames, subtitles, denoised, {"fps": FPS, "moves": moves, **obj}
@@ -584,13 +574,10 @@ VIDEO_KINDS = {"motion": _motion_video, "objects": _object_video, "shots": _shot
 
 # ---------------------------------------------------------------------------------------------- labelled clips
 
-def _make_clip(task):
+def _make_pattern_clip(task):
     """Write one labelled clip: a hard-edged pattern in the clip colours performing its class's motion throughout,
-    behind a still shape, so neither the pattern nor the shape tells the class (for the "objects" kind: an object
-    of a clip shape and colour on a clip backdrop performing it)."""
-    out_dir, seed, index, label, kind = task
-    if kind == "objects":
-        return _make_object_clip(out_dir, seed, index, label)
+    behind a still shape, so neither the pattern nor the shape tells the class."""
+    out_dir, seed, index, label = task
     rng = _rng(seed, 1, index)
     motion = SSV2_CLASSES[label][1]
     num_frames = int(rng.integers(CLIP_FRAMES[0], CLIP_FRAMES[1] + 1))
@@ -609,9 +596,10 @@ def _make_clip(task):
     return f"{clip_id}.mp4 {label}"
 
 
-def _make_object_clip(out_dir, seed, index, label):
+def _make_object_clip(task):
     """A labelled clip of the "objects" kind: its class's motion throughout, each frame a step of about CLIP_RATE s
     (a zoom spans CLIP_ZOOM / 2 of log-scale about the base size), in appearances the narrated videos never use."""
+    out_dir, seed, index, label = task
     rng = _rng(seed, 1, index)
     motion = SSV2_CLASSES[label][1]
     num_frames = int(rng.integers(CLIP_FRAMES[0], CLIP_FRAMES[1] + 1))
@@ -626,6 +614,9 @@ def _make_object_clip(out_dir, seed, index, label):
     clip_id = index + 1
     _write_mp4(os.path.join(out_dir, "ssv2", "videos", f"{clip_id}.mp4"), frames)
     return f"{clip_id}.mp4 {label}"
+
+
+CLIP_MAKERS = {"motion": _make_pattern_clip, "objects": _make_object_clip, "shots": _make_pattern_clip}  # by kind
 
 
 # ------------------------------------------------------------------------------------------------------ corpus
@@ -702,7 +693,7 @@ def generate_corpus(out_dir, num_videos=1000, num_labelled=400, seed=0, workers=
 
     os.makedirs(os.path.join(out_dir, "ssv2", "videos"), exist_ok=True)
     labels = _rng(seed, 3).permutation(np.arange(num_labelled) % len(SSV2_CLASSES)).tolist()
-    lines = _run(_make_clip, [(out_dir, seed, i, labels[i], kind) for i in range(num_labelled)], workers, "clips")
+    lines = _run(CLIP_MAKERS[kind], [(out_dir, seed, i, labels[i]) for i in range(num_labelled)], workers, "clips")
     clips_train, clips_val = _split_clips(lines)
     _write_lines(os.path.join(out_dir, "ssv2", "sthv2_train_list_videos.txt"), clips_train)
     _write_lines(os.path.join(out_dir, "ssv2", "sthv2_val_list_videos.txt"), clips_val)
